@@ -1,0 +1,65 @@
+// The state behind every pipe_stream. Shared (std::shared_ptr) so that a thread blocked in a
+// wait keeps it alive while another thread closes or destroys the pipe object.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "npipe/options.hpp"
+#include "posix/unique_fd.hpp"
+
+namespace npipe::detail {
+
+/// Sockets are written with MSG_NOSIGNAL; pipes (FIFOs) need SIGPIPE blocked around write().
+enum class fd_kind { socket, pipe };
+
+struct pipe_state {
+    pipe_state(std::string name, pipe_direction direction, fd_kind kind);
+    virtual ~pipe_state();
+    pipe_state(const pipe_state&) = delete;
+    pipe_state& operator=(const pipe_state&) = delete;
+
+    std::string name;
+    pipe_direction direction;
+    fd_kind kind;
+    unique_fd conn;                   ///< the connection (or pipe end); empty when not connected
+    std::atomic<bool> broken{false};  ///< a write hit EPIPE: every later write fails at once
+    std::atomic<bool> closed{false};  ///< close() was called: waits end with operation_aborted
+
+    /// Drops the connection (shutting it down first so a blocked reader wakes) and, when
+    /// `for_good`, marks the pipe closed and wakes every wait on it. Thread-safe.
+    void drop_connection() noexcept;
+    void close() noexcept;
+
+    /// Blocks until `fd` is readable, the pipe is closed, or the deadline passes.
+    /// Returns an empty code when readable, operation_aborted or timed_out otherwise.
+    std::error_code wait_readable(int fd,
+                                  std::optional<std::chrono::steady_clock::time_point> deadline);
+
+    /// Sleeps until the deadline or close(), whichever comes first; true when closed.
+    bool sleep_until(std::chrono::steady_clock::time_point until);
+
+    /// Hook for subclasses: release what close() should release (server instances, ...).
+    virtual void on_close() noexcept {}
+
+  private:
+    unique_fd wake_;  ///< eventfd signalled by close(); polled beside every blocking wait
+};
+
+/// Maps an errno to the npipe error a user branches on, or a system_category code.
+std::error_code errno_code(int error) noexcept;
+
+/// One read: bytes read, 0 at end of stream. EINTR is retried.
+std::size_t read_some(int fd, std::span<std::byte> buffer, std::error_code& ec) noexcept;
+
+/// Writes everything, retrying short writes and EINTR; never raises SIGPIPE.
+void write_all(int fd, fd_kind kind, std::span<const std::byte> data, std::error_code& ec) noexcept;
+
+/// Throws pipe_error naming the pipe and the operation when ec is set.
+void throw_if(const std::error_code& ec, const std::string& pipe_name, std::string_view operation);
+
+}  // namespace npipe::detail

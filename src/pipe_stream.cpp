@@ -1,0 +1,144 @@
+#include "npipe/pipe_stream.hpp"
+
+#include <sys/socket.h>
+
+#include "npipe/errors.hpp"
+#include "pipe_state.hpp"
+
+namespace npipe {
+
+pipe_stream::pipe_stream(std::shared_ptr<detail::pipe_state> state) noexcept
+    : state_(std::move(state)) {}
+
+pipe_stream::pipe_stream(pipe_stream&&) noexcept = default;
+
+pipe_stream& pipe_stream::operator=(pipe_stream&& other) noexcept {
+    if (this != &other) {
+        if (state_)
+            state_->close();
+        state_ = std::move(other.state_);
+    }
+    return *this;
+}
+
+pipe_stream::~pipe_stream() {
+    // Closing (not just dropping our reference) ends any wait another thread has on this pipe.
+    if (state_)
+        state_->close();
+}
+
+namespace {
+
+std::error_code check_readable(const detail::pipe_state& s) noexcept {
+    if (!s.conn)
+        return s.closed ? errc::operation_aborted : errc::not_connected;
+    if (s.direction == pipe_direction::out)
+        return errc::wrong_direction;
+    return {};
+}
+
+std::error_code check_writable(const detail::pipe_state& s) noexcept {
+    if (!s.conn)
+        return s.closed ? errc::operation_aborted : errc::not_connected;
+    if (s.direction == pipe_direction::in)
+        return errc::wrong_direction;
+    if (s.broken)
+        return errc::broken_pipe;
+    return {};
+}
+
+}  // namespace
+
+std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) noexcept {
+    auto& s = *state_;
+    if ((ec = check_readable(s)))
+        return 0;
+    return detail::read_some(s.conn.get(), buffer, ec);
+}
+
+std::size_t pipe_stream::read(std::span<std::byte> buffer) {
+    std::error_code ec;
+    auto n = read(buffer, ec);
+    detail::throw_if(ec, state_->name, "read");
+    return n;
+}
+
+void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) noexcept {
+    auto& s = *state_;
+    if ((ec = check_writable(s)))
+        return;
+    detail::write_all(s.conn.get(), s.kind, data, ec);
+    if (ec == errc::broken_pipe)
+        s.broken = true;
+}
+
+void pipe_stream::write(std::span<const std::byte> data) {
+    std::error_code ec;
+    write(data, ec);
+    detail::throw_if(ec, state_->name, "write");
+}
+
+int pipe_stream::read_byte() {
+    std::byte b{};
+    return read(std::span(&b, 1)) == 1 ? static_cast<int>(b) : -1;
+}
+
+void pipe_stream::write_byte(std::uint8_t value) {
+    auto b = static_cast<std::byte>(value);
+    write(std::span<const std::byte>(&b, 1));
+}
+
+void pipe_stream::shutdown_write() {
+    auto& s = *state_;
+    std::error_code ec = check_writable(s);
+    if (ec == errc::broken_pipe)
+        return;  // nothing more can reach the peer anyway
+    detail::throw_if(ec, s.name, "shut down the write side");
+    if (s.kind == detail::fd_kind::socket) {
+        if (::shutdown(s.conn.get(), SHUT_WR) != 0)
+            detail::throw_if(detail::errno_code(errno), s.name, "shut down the write side");
+    } else {
+        s.conn.reset();  // a FIFO end has one direction: closing it is the shutdown
+    }
+    s.direction = pipe_direction::in;
+}
+
+bool pipe_stream::can_read() const noexcept {
+    return state_ && state_->conn && state_->direction != pipe_direction::out;
+}
+
+bool pipe_stream::can_write() const noexcept {
+    return state_ && state_->conn && state_->direction != pipe_direction::in;
+}
+
+bool pipe_stream::is_connected() const noexcept {
+    return state_ && state_->conn;
+}
+
+peer_credentials pipe_stream::get_peer_credentials() const {
+    auto& s = *state_;
+    if (!s.conn)
+        detail::throw_if(errc::not_connected, s.name, "get peer credentials");
+    if (s.kind != detail::fd_kind::socket)
+        detail::throw_if(errc::not_supported, s.name, "get peer credentials");
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(s.conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        detail::throw_if(detail::errno_code(errno), s.name, "get peer credentials");
+    return {cred.uid, cred.gid, cred.pid};
+}
+
+void pipe_stream::close() noexcept {
+    if (state_)
+        state_->close();
+}
+
+pipe_stream::native_handle_type pipe_stream::native_handle() const noexcept {
+    return state_ ? state_->conn.get() : -1;
+}
+
+const std::string& pipe_stream::pipe_name() const noexcept {
+    return state_->name;
+}
+
+}  // namespace npipe

@@ -1,0 +1,264 @@
+#include "posix/local_socket.hpp"
+
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "npipe/errors.hpp"
+#include "pipe_state.hpp"
+
+namespace npipe::detail {
+
+std::string temp_directory() {
+    const char* dir = std::getenv("TMPDIR");
+    std::string result = dir && *dir ? dir : "/tmp/";
+    if (result.back() != '/')
+        result += '/';
+    return result;
+}
+
+namespace {
+
+bool make_address(const std::string& path, sockaddr_un& addr, socklen_t& len) {
+    if (path.size() + 1 > sizeof addr.sun_path)
+        return false;
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    return true;
+}
+
+constexpr unsigned char tcp_listen_state = 10;  // TCP_LISTEN, which unix_diag reuses
+
+struct diag_entry {
+    std::string path;   // empty for unnamed sockets; abstract names are skipped
+    std::uint32_t ino;  // the bound file's inode (low 32 bits, as unix_diag reports it)
+    std::uint32_t dev;  // the bound file's device, new_encode_dev()'d like stat's st_dev
+    bool has_vfs;
+    unsigned char state;
+};
+
+// Dumps every Unix socket of this network namespace through NETLINK_SOCK_DIAG. Returns false
+// when the kernel cannot answer (unix_diag missing), so callers fall back to /proc/net/unix.
+bool unix_diag_dump(const std::function<void(const diag_entry&)>& visit) {
+    unique_fd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (!nl)
+        return false;
+    struct {
+        nlmsghdr header;
+        unix_diag_req request;
+    } message{};
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    message.request.sdiag_family = AF_UNIX;
+    message.request.udiag_states = ~0u;
+    message.request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (::sendto(nl.get(), &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel),
+                 sizeof kernel) < 0)
+        return false;
+
+    alignas(nlmsghdr) static thread_local char buffer[32768];
+    for (;;) {
+        ssize_t n = ::recv(nl.get(), buffer, sizeof buffer, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        auto* h = reinterpret_cast<nlmsghdr*>(buffer);
+        for (auto left = static_cast<unsigned>(n); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE)
+                return true;
+            if (h->nlmsg_type == NLMSG_ERROR)
+                return false;
+            auto* msg = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+            diag_entry entry{{}, 0, 0, false, msg->udiag_state};
+            auto attr_len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+            for (auto* a = reinterpret_cast<rtattr*>(msg + 1); RTA_OK(a, attr_len);
+                 a = RTA_NEXT(a, attr_len)) {
+                if (a->rta_type == UNIX_DIAG_NAME) {
+                    auto* name = static_cast<const char*>(RTA_DATA(a));
+                    auto size = RTA_PAYLOAD(a);
+                    if (size > 0 && name[0] != '\0')
+                        entry.path.assign(name, strnlen(name, size));
+                } else if (a->rta_type == UNIX_DIAG_VFS) {
+                    unix_diag_vfs vfs;
+                    std::memcpy(&vfs, RTA_DATA(a), sizeof vfs);
+                    entry.ino = vfs.udiag_vfs_ino;
+                    entry.dev = vfs.udiag_vfs_dev;
+                    entry.has_vfs = true;
+                }
+            }
+            visit(entry);
+        }
+    }
+}
+
+}  // namespace
+
+bool is_live_socket(const std::string& path, const struct stat& file) {
+    bool live = false;
+    bool answered = unix_diag_dump([&](const diag_entry& e) {
+        if (e.has_vfs && e.ino == static_cast<std::uint32_t>(file.st_ino) &&
+            e.dev == static_cast<std::uint32_t>(file.st_dev))
+            live = true;
+    });
+    if (answered)
+        return live;
+    // /proc/net/unix names sockets by the path they were bound to, not by inode: a socket
+    // whose file was replaced can look live. Erring that way keeps a live server's name safe.
+    std::ifstream proc("/proc/net/unix");
+    std::string line;
+    while (std::getline(proc, line)) {
+        auto space = line.rfind(' ');
+        if (space != std::string::npos && line.compare(space + 1, std::string::npos, path) == 0)
+            return true;
+    }
+    return false;
+}
+
+std::vector<std::string> listening_socket_paths() {
+    std::vector<std::string> paths;
+    bool answered = unix_diag_dump([&](const diag_entry& e) {
+        if (e.state == tcp_listen_state && !e.path.empty())
+            paths.push_back(e.path);
+    });
+    if (answered)
+        return paths;
+    std::ifstream proc("/proc/net/unix");
+    std::string line;
+    std::getline(proc, line);  // header
+    while (std::getline(proc, line)) {
+        std::istringstream fields(line);
+        std::string num, refcount, protocol, flags, type, st, inode, path;
+        fields >> num >> refcount >> protocol >> flags >> type >> st >> inode >> path;
+        // __SO_ACCEPTCON (0x10000) in Flags marks a listening socket.
+        if (!path.empty() && path[0] == '/' && (std::stoul(flags, nullptr, 16) & 0x10000))
+            paths.push_back(path);
+    }
+    return paths;
+}
+
+void unlink_if_same(const std::string& path, const struct stat& bound) noexcept {
+    struct stat now {};
+    if (::lstat(path.c_str(), &now) == 0 && now.st_dev == bound.st_dev &&
+        now.st_ino == bound.st_ino)
+        ::unlink(path.c_str());
+}
+
+unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct stat& bound,
+                    std::error_code& ec) {
+    sockaddr_un addr;
+    socklen_t len;
+    if (!make_address(path, addr, len)) {
+        ec = errc::path_too_long;
+        return {};
+    }
+    // A crashed server's file is removed and the bind retried; a few rounds cover a race with
+    // another process doing the same, without looping forever against one that keeps winning.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (!fd) {
+            ec = errno_code(errno);
+            return {};
+        }
+        // Linux creates the socket file with the socket inode's mode minus the umask, so the
+        // file never exists with looser permissions than `mode`, not even for an instant.
+        if (mode)
+            ::fchmod(fd.get(), *mode);
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0) {
+            if (::lstat(path.c_str(), &bound) != 0) {
+                ec = errno_code(errno);
+                return {};
+            }
+            // The umask may have taken bits the caller asked for; give them back exactly.
+            if (mode && (bound.st_mode & 07777) != *mode) {
+                ::chmod(path.c_str(), *mode);
+                bound.st_mode = (bound.st_mode & ~07777) | *mode;
+            }
+            if (::listen(fd.get(), SOMAXCONN) != 0) {
+                ec = errno_code(errno);
+                unlink_if_same(path, bound);
+                return {};
+            }
+            ec.clear();
+            return fd;
+        }
+        if (errno != EADDRINUSE) {
+            ec = errno_code(errno);
+            return {};
+        }
+        struct stat existing {};
+        if (::lstat(path.c_str(), &existing) != 0) {
+            if (errno == ENOENT)
+                continue;  // removed under us: bind again
+            ec = errno_code(errno);
+            return {};
+        }
+        if (!S_ISSOCK(existing.st_mode)) {
+            ec = errc::not_a_socket;
+            return {};
+        }
+        if (is_live_socket(path, existing)) {
+            ec = errc::name_in_use;
+            return {};
+        }
+        unlink_if_same(path, existing);
+    }
+    ec = errc::name_in_use;
+    return {};
+}
+
+unique_fd connect_once(const std::string& path, std::error_code& ec) {
+    sockaddr_un addr;
+    socklen_t len;
+    if (!make_address(path, addr, len)) {
+        ec = errc::path_too_long;
+        return {};
+    }
+    // Non-blocking, so a full backlog answers EAGAIN (retry later) instead of blocking in a
+    // call that close() could not interrupt.
+    unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+        ec = {errno, std::system_category()};
+        return {};
+    }
+    while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        if (errno == EINTR)
+            continue;
+        ec = {errno, std::system_category()};
+        return {};
+    }
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+    ec.clear();
+    return fd;
+}
+
+void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcept {
+    if (in_size) {
+        int v = static_cast<int>(in_size);
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+    }
+    if (out_size) {
+        int v = static_cast<int>(out_size);
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+    }
+}
+
+}  // namespace npipe::detail

@@ -1,0 +1,176 @@
+#include "npipe/named_pipe_client.hpp"
+
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "npipe/errors.hpp"
+#include "npipe/pipe_name.hpp"
+#include "pipe_state.hpp"
+#include "posix/local_socket.hpp"
+
+namespace npipe {
+namespace detail {
+
+struct client_state : pipe_state {
+    client_state(std::string name, pipe_direction direction, const pipe_options& options_)
+        : pipe_state(std::move(name), direction, fd_kind::socket), options(options_) {}
+    pipe_options options;
+    std::string path;
+};
+
+}  // namespace detail
+
+namespace {
+
+bool is_local_server(std::string_view server) {
+    if (server == "." || server == "localhost")
+        return true;
+    char host[HOST_NAME_MAX + 1] = {};
+    return ::gethostname(host, sizeof host) == 0 && server == host;
+}
+
+std::shared_ptr<detail::client_state> make_client(std::string_view server, std::string_view name,
+                                                  pipe_direction direction,
+                                                  const pipe_options& options) {
+    if (!is_local_server(server))
+        throw pipe_error(
+            errc::not_supported, name,
+            "connect to server '" + std::string(server) + "': remote pipes are not supported yet");
+    auto state = std::make_shared<detail::client_state>(std::string(name), direction, options);
+    state->path = pipe_path(name);
+    return state;
+}
+
+// Errors that mean "no server (yet)" or "server busy": .NET retries exactly these.
+bool worth_retrying(const std::error_code& ec) {
+    if (ec.category() != std::system_category())
+        return false;
+    int e = ec.value();
+    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == EADDRINUSE;
+}
+
+// A watch on the socket's directory, so a waiting client wakes when the server's file appears.
+detail::unique_fd watch_directory(const std::string& path) {
+    detail::unique_fd fd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!fd)
+        return fd;
+    auto slash = path.rfind('/');
+    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+    if (::inotify_add_watch(fd.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0)
+        fd.reset();  // the directory may not exist yet: fall back to the backoff alone
+    return fd;
+}
+
+void drain(int fd) {
+    char buffer[4096];
+    while (::read(fd, buffer, sizeof buffer) > 0) {
+    }
+}
+
+}  // namespace
+
+named_pipe_client::named_pipe_client(std::string_view name) : named_pipe_client(".", name) {}
+
+named_pipe_client::named_pipe_client(std::string_view server_name, std::string_view name,
+                                     pipe_direction direction, pipe_options options)
+    : pipe_stream(make_client(server_name, name, direction, options)) {}
+
+void named_pipe_client::connect() {
+    connect(std::chrono::milliseconds(-1));
+}
+
+void named_pipe_client::connect(std::error_code& ec) noexcept {
+    connect(std::chrono::milliseconds(-1), ec);
+}
+
+void named_pipe_client::connect(std::chrono::milliseconds timeout) {
+    std::error_code ec;
+    connect(timeout, ec);
+    if (ec == errc::timed_out)
+        detail::throw_if(ec, pipe_name(),
+                         "connect: no server at " + socket_path() + " within " +
+                             std::to_string(timeout.count()) + " ms");
+    detail::throw_if(ec, pipe_name(), "connect to " + socket_path());
+}
+
+void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+    using clock = std::chrono::steady_clock;
+    auto keep = shared_state();
+    auto& s = static_cast<detail::client_state&>(*keep);
+    if (s.conn) {
+        ec = errc::already_connected;
+        return;
+    }
+    std::optional<clock::time_point> deadline;
+    if (timeout.count() >= 0)
+        deadline = clock::now() + timeout;
+    detail::unique_fd watch;
+    bool watching = false;
+    auto backoff = std::chrono::milliseconds(1);
+    detail::unique_fd fd;
+    for (;;) {
+        if (s.closed) {
+            ec = errc::operation_aborted;
+            return;
+        }
+        fd = detail::connect_once(s.path, ec);
+        if (!ec)
+            break;
+        if (!worth_retrying(ec)) {
+            if (ec.category() == std::system_category())
+                ec = detail::errno_code(ec.value());
+            return;
+        }
+        if (!watching) {
+            // Watch first, then try again at once: a server that appeared between the first
+            // attempt and the watch would otherwise be noticed only after the backoff.
+            watch = watch_directory(s.path);
+            watching = true;
+            continue;
+        }
+        auto now = clock::now();
+        if (deadline && now >= *deadline) {
+            ec = errc::timed_out;
+            return;
+        }
+        auto until = now + backoff;
+        if (deadline)
+            until = std::min(until, *deadline);
+        ec = s.wait_readable(watch.get(), until);
+        if (ec == errc::operation_aborted)
+            return;
+        if (!ec) {
+            drain(watch.get());  // something changed in the directory: try again right away
+            backoff = std::chrono::milliseconds(1);
+        } else {
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+        }
+    }
+    if (s.options.current_user_only) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+            cred.uid != ::geteuid()) {
+            ec = errc::access_denied;
+            return;
+        }
+    }
+    detail::set_buffer_sizes(fd.get(), s.options.in_buffer_size, s.options.out_buffer_size);
+    if (s.direction == pipe_direction::in)
+        ::shutdown(fd.get(), SHUT_WR);
+    if (s.direction == pipe_direction::out)
+        ::shutdown(fd.get(), SHUT_RD);
+    s.conn = std::move(fd);
+    s.broken = false;
+    ec.clear();
+}
+
+const std::string& named_pipe_client::socket_path() const noexcept {
+    return static_cast<const detail::client_state&>(state()).path;
+}
+
+}  // namespace npipe

@@ -1,0 +1,228 @@
+#include "npipe/named_pipe_server.hpp"
+
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "npipe/errors.hpp"
+#include "npipe/pipe_name.hpp"
+#include "pipe_state.hpp"
+#include "posix/local_socket.hpp"
+
+namespace npipe {
+namespace detail {
+namespace {
+
+// The listening socket of one name, shared by every instance of that name in this process
+// (as in .NET). Its destructor runs when the last instance is gone and no wait still uses it.
+struct listener {
+    std::string path;
+    unique_fd fd;
+    struct stat bound {};
+    int max_instances = 1;
+    int instances = 0;  // guarded by registry_mutex
+
+    ~listener() { unlink_if_same(path, bound); }
+};
+
+std::mutex registry_mutex;
+std::unordered_map<std::string, std::weak_ptr<listener>>& registry() {
+    static std::unordered_map<std::string, std::weak_ptr<listener>> map;
+    return map;
+}
+
+std::shared_ptr<listener> acquire_instance(const std::string& path, int max_instances,
+                                           const pipe_options& options, std::error_code& ec) {
+    std::lock_guard lock(registry_mutex);
+    auto& map = registry();
+    if (auto it = map.find(path); it != map.end()) {
+        if (auto existing = it->second.lock()) {
+            if (options.first_pipe_instance) {
+                ec = errc::name_in_use;
+                return {};
+            }
+            if (existing->max_instances != max_allowed_server_instances &&
+                existing->instances >= existing->max_instances) {
+                ec = errc::all_instances_busy;
+                return {};
+            }
+            ++existing->instances;
+            return existing;
+        }
+    }
+    auto created = std::make_shared<listener>();
+    created->path = path;
+    created->max_instances = max_instances;
+    // current_user_only: 0600 from the moment the file exists. Otherwise the umask decides, as
+    // with .NET (docs/security.md).
+    std::optional<mode_t> mode;
+    if (options.current_user_only)
+        mode = 0600;
+    created->fd = listen_at(path, mode, created->bound, ec);
+    if (ec)
+        return {};
+    created->instances = 1;
+    map[path] = created;
+    return created;
+}
+
+void release_instance(std::shared_ptr<listener>& l) noexcept {
+    if (!l)
+        return;
+    std::lock_guard lock(registry_mutex);
+    if (--l->instances == 0)
+        registry().erase(l->path);
+    l.reset();
+}
+
+}  // namespace
+
+struct server_state : pipe_state {
+    server_state(std::string name, pipe_direction direction, int max_instances_,
+                 const pipe_options& options_)
+        : pipe_state(std::move(name), direction, fd_kind::socket),
+          options(options_),
+          max_instances(max_instances_) {}
+
+    ~server_state() override { release_instance(listen); }
+
+    void on_close() noexcept override {
+        std::lock_guard lock(mutex);
+        release_instance(listen);
+    }
+
+    std::shared_ptr<listener> current_listener() {
+        std::lock_guard lock(mutex);
+        return listen;
+    }
+
+    pipe_options options;
+    int max_instances;
+    std::string path;
+    std::mutex mutex;  // guards `listen` against close() from another thread
+    std::shared_ptr<listener> listen;
+};
+
+}  // namespace detail
+
+namespace {
+
+std::shared_ptr<detail::server_state> make_server(std::string_view name, pipe_direction direction,
+                                                  int max_instances, const pipe_options& options) {
+    auto state = std::make_shared<detail::server_state>(std::string(name), direction, max_instances,
+                                                        options);
+    if (max_instances != max_allowed_server_instances &&
+        (max_instances < 1 || max_instances > max_server_instances_limit))
+        throw pipe_error(errc::invalid_argument, name,
+                         "create server: max_instances must be 1..254 or "
+                         "max_allowed_server_instances");
+    state->path = pipe_path(name);
+    std::error_code ec;
+    state->listen = detail::acquire_instance(state->path, max_instances, options, ec);
+    if (ec)
+        throw pipe_error(ec, name, "create server at " + state->path);
+    return state;
+}
+
+detail::server_state& server(const pipe_stream& s, detail::pipe_state& base) {
+    (void)s;
+    return static_cast<detail::server_state&>(base);
+}
+
+}  // namespace
+
+named_pipe_server::named_pipe_server(std::string_view name, pipe_direction direction,
+                                     int max_instances, pipe_options options)
+    : pipe_stream(make_server(name, direction, max_instances, options)) {}
+
+void named_pipe_server::wait_for_connection() {
+    wait_for_connection(std::chrono::milliseconds(-1));
+}
+
+void named_pipe_server::wait_for_connection(std::error_code& ec) noexcept {
+    wait_for_connection(std::chrono::milliseconds(-1), ec);
+}
+
+void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout) {
+    std::error_code ec;
+    wait_for_connection(timeout, ec);
+    detail::throw_if(ec, pipe_name(),
+                     ec == errc::timed_out ? "wait for connection: no client within " +
+                                                 std::to_string(timeout.count()) + " ms"
+                                           : std::string("wait for connection"));
+}
+
+void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout,
+                                            std::error_code& ec) noexcept {
+    // Holding the state keeps it (and the listening socket) alive if another thread destroys
+    // this object meanwhile: that thread's close() wakes us and we leave without touching *this.
+    auto keep = shared_state();
+    auto& s = server(*this, *keep);
+    if (s.conn) {
+        ec = errc::already_connected;
+        return;
+    }
+    auto listen = s.current_listener();
+    if (!listen) {
+        ec = errc::operation_aborted;
+        return;
+    }
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout.count() >= 0)
+        deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if ((ec = s.wait_readable(listen->fd.get(), deadline)))
+            return;
+        detail::unique_fd fd(::accept4(listen->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!fd) {
+            // Another instance took the client, or it gave up before we got to it.
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                continue;
+            ec = detail::errno_code(errno);
+            return;
+        }
+        if (s.options.current_user_only) {
+            ucred cred{};
+            socklen_t len = sizeof cred;
+            if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+                cred.uid != ::geteuid())
+                continue;  // refused before a byte moved; keep waiting for an allowed client
+        }
+        detail::set_buffer_sizes(fd.get(), s.options.in_buffer_size, s.options.out_buffer_size);
+        if (s.direction == pipe_direction::in)
+            ::shutdown(fd.get(), SHUT_WR);
+        if (s.direction == pipe_direction::out)
+            ::shutdown(fd.get(), SHUT_RD);
+        s.conn = std::move(fd);
+        s.broken = false;
+        ec.clear();
+        return;
+    }
+}
+
+void named_pipe_server::disconnect() {
+    auto& s = state();
+    if (!s.conn)
+        detail::throw_if(errc::not_connected, s.name, "disconnect");
+    s.drop_connection();
+}
+
+std::string named_pipe_server::get_impersonation_user_name() const {
+    auto uid = get_peer_credentials().uid;
+    std::vector<char> buffer(4096);
+    passwd entry{};
+    passwd* found = nullptr;
+    while (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == ERANGE)
+        buffer.resize(buffer.size() * 2);
+    return found ? found->pw_name : "";
+}
+
+const std::string& named_pipe_server::socket_path() const noexcept {
+    return static_cast<const detail::server_state&>(state()).path;
+}
+
+}  // namespace npipe
