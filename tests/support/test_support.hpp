@@ -1,0 +1,118 @@
+// Shared helpers for npipe's tests: child processes with captured output, unique pipe names,
+// and C# peers compiled with Mono's mcs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace npipe::test {
+
+using namespace std::chrono_literals;
+
+/// A pipe name no other test (or test run) uses: "npipe-test-<pid>-<n>-<tag>".
+std::string unique_pipe_name(const std::string& tag = "p");
+
+/// The npipe CLI built with the tests.
+std::string cli();
+
+/// A child process whose stdin we write and whose stdout and stderr are collected by threads.
+/// The destructor kills (SIGKILL) and reaps a child still running, so a failing test never
+/// leaves one behind.
+class child {
+  public:
+    struct options {
+        std::map<std::string, std::string> env;  ///< added to (or replacing in) our environment
+        bool capture_stdin = true;  ///< give the child a pipe for stdin (else /dev/null)
+        std::optional<uid_t> uid;   ///< run as this user (we must be root)
+        std::optional<gid_t> gid;
+    };
+
+    child(std::vector<std::string> argv);
+    child(std::vector<std::string> argv, options opts);
+    ~child();
+    child(const child&) = delete;
+    child& operator=(const child&) = delete;
+
+    pid_t pid() const { return pid_; }
+    /// Writes to the child's stdin (all of it, blocking); false if the child closed it.
+    bool write_stdin(const std::string& data);
+    void close_stdin();
+    /// Waits up to `timeout` for the child to exit; its exit code (128+signal when killed), or
+    /// std::nullopt on timeout (the child keeps running).
+    std::optional<int> wait(std::chrono::milliseconds timeout = 60s);
+    /// Kills the child with `sig` and reaps it.
+    void kill(int sig = 9);
+    /// Output collected so far; complete once wait() has returned a value.
+    std::string out();
+    std::string err();
+    /// Blocks until stdout contains `text` or the timeout passes; true when found.
+    bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout = 30s);
+
+  private:
+    struct shared;
+    pid_t pid_ = -1;
+    int stdin_fd_ = -1;
+    std::optional<int> status_;
+    std::shared_ptr<shared> io_;
+    std::thread out_thread_, err_thread_;
+};
+
+/// Runs a command to completion with `input` on stdin. Kills it after `timeout`.
+struct run_result {
+    int exit_code = -1;  ///< -1 when it timed out
+    std::string out, err;
+};
+run_result run(std::vector<std::string> argv, const std::string& input = {},
+               std::chrono::milliseconds timeout = 120s, child::options opts = {});
+
+/// Blocks until a server is listening on the pipe `name` (checked through the kernel, without
+/// connecting), or the timeout passes; true when it is.
+bool wait_for_server(const std::string& name, std::chrono::milliseconds timeout = 30s);
+
+/// Whether mcs and mono are installed. Interop tests fail (not skip) without them unless
+/// NPIPE_ALLOW_NO_MONO=1 is set, so CI can never pass by skipping them.
+bool have_mono();
+
+/// Compiles tests/dotnet/<file>.cs with `mcs -r:System.Core` (once per test run) and returns
+/// the path of the .exe; fails the test when compilation fails.
+std::string csharp_program(const std::string& file);
+
+/// `mono <exe> args...`
+std::vector<std::string> mono_command(const std::string& exe, std::vector<std::string> args = {});
+
+/// Deterministic pseudo-random bytes (xorshift) of the given size: transfers check these.
+std::string pattern(std::size_t size, std::uint32_t seed = 1);
+
+/// A fresh directory under the temp dir, removed with its contents at destruction.
+class temp_dir {
+  public:
+    temp_dir();
+    ~temp_dir();
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+}  // namespace npipe::test
+
+/// Fails the test when Mono is missing (CI installs it), or skips it when the developer set
+/// NPIPE_ALLOW_NO_MONO=1: interop must never pass by silently not running.
+#define NPIPE_REQUIRE_MONO()                                                     \
+    do {                                                                         \
+        if (!::npipe::test::have_mono()) {                                       \
+            if (std::getenv("NPIPE_ALLOW_NO_MONO"))                              \
+                GTEST_SKIP() << "Mono missing";                                  \
+            FAIL() << "mcs/mono missing: apt-get install mono-mcs mono-runtime " \
+                      "libmono-system-core4.0-cil";                              \
+        }                                                                        \
+    } while (0)

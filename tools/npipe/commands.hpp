@@ -1,0 +1,21 @@
+// The npipe CLI's subcommands. Each lives in its own file and registers itself on the app; the
+// CLI is a thin layer over the public API, so any logic worth having belongs in the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace npipe::cli {
+
+void add_demo_command(CLI::App& app);     // demo.cpp: the seed's 1-and-2 exchange
+void add_serve_command(CLI::App& app);    // serve.cpp: nc -l / inetd for pipes
+void add_connect_command(CLI::App& app);  // connect.cpp: nc for pipes
+void add_list_command(CLI::App& app);     // list.cpp: the pipes on this machine
+void add_anon_command(CLI::App& app);     // anon.cpp: anonymous pipes to child processes
+
+/// Thrown by a subcommand to exit with `code` after printing `message` (if any) to stderr.
+struct exit_request {
+    int code;
+    std::string message;
+};
+
+}  // namespace npipe::cli

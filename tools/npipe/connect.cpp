@@ -1,0 +1,33 @@
+// `npipe connect NAME`: netcat's client for pipes.
+#include <chrono>
+
+#include "commands.hpp"
+#include "npipe/named_pipe_client.hpp"
+#include "relay.hpp"
+
+namespace npipe::cli {
+
+void add_connect_command(CLI::App& app) {
+    static std::string name;
+    static std::string server = ".";
+    static int timeout_ms = -1;
+    static bool current_user_only = false;
+    auto* cmd = app.add_subcommand(
+        "connect", "Connect to a pipe; copy stdin to it and it to stdout until both ends are done");
+    cmd->add_option("NAME", name, "Pipe name (a simple name, or a socket path starting with /)")
+        ->required();
+    cmd->add_option("--server", server, "Server host ('.' is this machine)")->capture_default_str();
+    cmd->add_option("--timeout", timeout_ms,
+                    "Give up after MS milliseconds without a server (default: wait for one)");
+    cmd->add_flag("--current-user-only", current_user_only, "Refuse a server run by another user");
+    cmd->callback([] {
+        pipe_options options;
+        options.current_user_only = current_user_only;
+        named_pipe_client pipe(server, name, pipe_direction::in_out, options);
+        pipe.connect(std::chrono::milliseconds(timeout_ms));
+        if (int status = relay(pipe))
+            throw exit_request{status, ""};
+    });
+}
+
+}  // namespace npipe::cli
