@@ -6,6 +6,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -46,7 +47,7 @@ constexpr unsigned char tcp_listen_state = 10;  // TCP_LISTEN, which unix_diag r
 struct diag_entry {
     std::string path;   // empty for unnamed sockets; abstract names are skipped
     std::uint32_t ino;  // the bound file's inode (low 32 bits, as unix_diag reports it)
-    std::uint32_t dev;  // the bound file's device, new_encode_dev()'d like stat's st_dev
+    std::uint32_t dev;  // the bound file's device as the kernel keeps it: major << 20 | minor
     bool has_vfs;
     unsigned char state;
 };
@@ -112,11 +113,19 @@ bool unix_diag_dump(const std::function<void(const diag_entry&)>& visit) {
 
 }  // namespace
 
+// unix_diag reports the kernel's internal dev_t (MKDEV: major << 20 | minor), not the encoding
+// stat() returns (0xfe00 for 254:0): compare in the kernel's terms, or every socket on a disk
+// with a non-zero major number looks stale.
+static std::uint32_t kernel_dev(dev_t dev) {
+    return static_cast<std::uint32_t>(major(dev)) << 20 |
+           (static_cast<std::uint32_t>(minor(dev)) & 0xfffffu);
+}
+
 bool is_live_socket(const std::string& path, const struct stat& file) {
     bool live = false;
     bool answered = unix_diag_dump([&](const diag_entry& e) {
         if (e.has_vfs && e.ino == static_cast<std::uint32_t>(file.st_ino) &&
-            e.dev == static_cast<std::uint32_t>(file.st_dev))
+            e.dev == kernel_dev(file.st_dev))
             live = true;
     });
     if (answered)
