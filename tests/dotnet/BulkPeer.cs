@@ -1,0 +1,223 @@
+// A configurable .NET peer for npipe's interop tests: a NamedPipeServerStream or
+// NamedPipeClientStream that sends a pattern, receives and reports, echoes, or reads byte by byte.
+//
+//   BulkPeer.exe server|client NAME MODE [MODE ARGS] [--direction in|out|inout]
+//                [--current-user-only] [--instances N] [--timeout MS]
+//
+// Modes (what is printed on stdout, one line each):
+//   send SIZE SEED       writes pattern(SIZE, SEED), closes               -> "sent SIZE"
+//   recv                 reads to end of stream                           -> "received LEN HASH"
+//   echo                 writes back everything it reads, to end of stream -> "echoed LEN"
+//   roundtrip SIZE SEED  writes pattern(SIZE, SEED) while reading SIZE bytes back and comparing
+//                        -> "roundtrip ok SIZE", or "roundtrip mismatch at N" / "roundtrip short N"
+//   bytes                ReadByte until -1, printing each value, then one Read -> "read N"
+//   hangup               connects and closes at once                      -> "closed"
+// pattern() is the xorshift32 stream of tests/support/test_support.cpp; HASH is FNV-1a 64 in
+// 16 lower-case hex digits. Any exception prints "error TYPE" on stdout (the message on stderr)
+// and exits 3, so a test can assert what .NET threw.
+using System;
+using System.IO;
+using System.IO.Pipes;
+using System.Threading;
+
+class BulkPeer
+{
+    const int Chunk = 64 * 1024;
+
+    class Pattern
+    {
+        uint x;
+        public Pattern(uint seed) { x = seed != 0 ? seed : 1; }
+        public void Fill(byte[] buffer, int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                buffer[i] = (byte)x;
+            }
+        }
+    }
+
+    class Fnv
+    {
+        public ulong Hash = 14695981039346656037UL;
+        public void Add(byte[] buffer, int count)
+        {
+            ulong h = Hash;
+            for (int i = 0; i < count; i++)
+            {
+                h ^= buffer[i];
+                h *= 1099511628211UL;
+            }
+            Hash = h;
+        }
+    }
+
+    static void Say(string line)
+    {
+        Console.Out.WriteLine(line);
+        Console.Out.Flush();
+    }
+
+    static void Send(Stream pipe, long size, uint seed)
+    {
+        var pattern = new Pattern(seed);
+        var buffer = new byte[Chunk];
+        for (long done = 0; done < size;)
+        {
+            int n = (int)Math.Min(Chunk, size - done);
+            pattern.Fill(buffer, n);
+            pipe.Write(buffer, 0, n);
+            done += n;
+        }
+    }
+
+    static int Main(string[] args)
+    {
+        try
+        {
+            return Run(args);
+        }
+        catch (Exception e)
+        {
+            Say("error " + e.GetType().Name);
+            Console.Error.WriteLine(e.ToString());
+            return 3;
+        }
+    }
+
+    static int Run(string[] args)
+    {
+        string role = args[0], name = args[1], mode = args[2];
+        var positional = new System.Collections.Generic.List<string>();
+        var direction = PipeDirection.InOut;
+        var options = PipeOptions.None;
+        int instances = 1, timeout = 30000;
+        for (int i = 3; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--direction":
+                    string d = args[++i];
+                    direction = d == "in" ? PipeDirection.In
+                              : d == "out" ? PipeDirection.Out : PipeDirection.InOut;
+                    break;
+                case "--current-user-only": options |= PipeOptions.CurrentUserOnly; break;
+                case "--instances": instances = int.Parse(args[++i]); break;
+                case "--timeout": timeout = int.Parse(args[++i]); break;
+                default: positional.Add(args[i]); break;
+            }
+        }
+
+        PipeStream pipe;
+        if (role == "server")
+        {
+            var server = new NamedPipeServerStream(name, direction, instances,
+                                                   PipeTransmissionMode.Byte, options);
+            server.WaitForConnection();
+            pipe = server;
+        }
+        else
+        {
+            var client = new NamedPipeClientStream(".", name, direction, options);
+            client.Connect(timeout);
+            pipe = client;
+        }
+
+        using (pipe)
+        {
+            var buffer = new byte[Chunk];
+            switch (mode)
+            {
+                case "send":
+                {
+                    long size = long.Parse(positional[0]);
+                    Send(pipe, size, uint.Parse(positional[1]));
+                    Say("sent " + size);
+                    break;
+                }
+                case "recv":
+                {
+                    var fnv = new Fnv();
+                    long total = 0;
+                    int n;
+                    while ((n = pipe.Read(buffer, 0, buffer.Length)) > 0)
+                    {
+                        fnv.Add(buffer, n);
+                        total += n;
+                    }
+                    Say("received " + total + " " + fnv.Hash.ToString("x16"));
+                    break;
+                }
+                case "echo":
+                {
+                    long total = 0;
+                    int n;
+                    while ((n = pipe.Read(buffer, 0, buffer.Length)) > 0)
+                    {
+                        pipe.Write(buffer, 0, n);
+                        total += n;
+                    }
+                    Say("echoed " + total);
+                    break;
+                }
+                case "roundtrip":
+                {
+                    long size = long.Parse(positional[0]);
+                    uint seed = uint.Parse(positional[1]);
+                    Exception sendError = null;
+                    // Send on another thread: the echoing peer's buffers would fill up and
+                    // deadlock a sender that does not read at the same time.
+                    var sender = new Thread(() => {
+                        try { Send(pipe, size, seed); }
+                        catch (Exception e) { sendError = e; }
+                    });
+                    sender.Start();
+                    var expected = new Pattern(seed);
+                    var want = new byte[Chunk];
+                    long got = 0;
+                    string verdict = null;
+                    while (got < size && verdict == null)
+                    {
+                        int n = pipe.Read(buffer, 0, (int)Math.Min(Chunk, size - got));
+                        if (n == 0)
+                        {
+                            verdict = "roundtrip short " + got;
+                            break;
+                        }
+                        expected.Fill(want, n);
+                        for (int i = 0; i < n; i++)
+                            if (buffer[i] != want[i])
+                            {
+                                verdict = "roundtrip mismatch at " + (got + i);
+                                break;
+                            }
+                        got += n;
+                    }
+                    sender.Join();
+                    if (sendError != null)
+                        throw sendError;
+                    Say(verdict ?? "roundtrip ok " + got);
+                    break;
+                }
+                case "bytes":
+                {
+                    int b;
+                    while ((b = pipe.ReadByte()) != -1)
+                        Say(b.ToString());
+                    Say("-1");
+                    Say("read " + pipe.Read(buffer, 0, buffer.Length));
+                    break;
+                }
+                case "hangup":
+                    Say("closed");
+                    break;
+                default:
+                    throw new ArgumentException("unknown mode " + mode);
+            }
+        }
+        return 0;
+    }
+}
