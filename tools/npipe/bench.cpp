@@ -1,0 +1,183 @@
+// `npipe bench`: npipe's named pipes measured by the harness every baseline in bench/ uses
+// (bench/common), through the public API only: named_pipe_server / named_pipe_client,
+// read and write. bench/run.sh runs it beside the baselines and writes docs/benchmarks.md.
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "commands.hpp"
+#include "common/harness.hpp"
+#include "npipe/named_pipe_client.hpp"
+#include "npipe/named_pipe_server.hpp"
+
+namespace npipe::cli {
+namespace {
+
+class pipe_connection : public bench::connection {
+  public:
+    void write_all(std::span<const std::byte> data) override { stream().write(data); }
+    std::size_t read_some(std::span<std::byte> buffer) override { return stream().read(buffer); }
+
+  protected:
+    virtual pipe_stream& stream() = 0;
+};
+
+/// A server instance lent to one connection: dropping it disconnects, so the instance can take
+/// the next client (the connect test).
+class server_connection : public pipe_connection {
+  public:
+    explicit server_connection(named_pipe_server& s) : s_(s) {}
+    ~server_connection() override { s_.disconnect(); }
+
+  private:
+    pipe_stream& stream() override { return s_; }
+    named_pipe_server& s_;
+};
+
+class client_connection : public pipe_connection {
+  public:
+    explicit client_connection(named_pipe_client c) : c_(std::move(c)) {}
+
+  private:
+    pipe_stream& stream() override { return c_; }
+    named_pipe_client c_;
+};
+
+pipe_options options_for(const bench::config& cfg) {
+    pipe_options o;
+    o.in_buffer_size = cfg.buffer_size;
+    o.out_buffer_size = cfg.buffer_size;
+    return o;
+}
+
+// Message mode is being added to the library alongside this command. These templates compile
+// the message-mode calls only when the library has them, so `--message` works as soon as it
+// lands and fails with a clear error until then.
+template <class Server = named_pipe_server>
+constexpr bool have_message_mode() {
+    return std::is_constructible_v<Server, std::string_view, pipe_direction, int, transmission_mode,
+                                   pipe_options>;
+}
+
+template <class Server = named_pipe_server>
+Server make_server(const std::string& name, int instances, bool message, const pipe_options& o) {
+    if constexpr (have_message_mode<Server>()) {
+        if (message)
+            return Server(name, pipe_direction::in_out, instances, transmission_mode::message, o);
+    }
+    return Server(name, pipe_direction::in_out, instances, o);
+}
+
+/// A client reads whole messages only in message read mode, which it can set once connected
+/// (it learns the pipe's type from the server).
+template <class Stream>
+void use_message_reads(Stream& s) {
+    if constexpr (requires { s.set_read_mode(transmission_mode::message); })
+        s.set_read_mode(transmission_mode::message);
+}
+
+/// One server instance per client slot, all created before the client is let go, so every
+/// client finds an instance and the instance limit is the client count.
+class npipe_transport : public bench::transport {
+  public:
+    explicit npipe_transport(bool message) : message_(message) {}
+    bool message_oriented() const override { return message_; }
+
+    std::unique_ptr<bench::listener> listen(const bench::config& cfg) override {
+        struct pipe_listener : bench::listener {
+            std::string name;
+            std::vector<named_pipe_server> instances;
+            std::string endpoint() const override { return name; }
+            std::unique_ptr<bench::connection> accept(int slot) override {
+                auto& s = instances.at(static_cast<std::size_t>(slot));
+                s.wait_for_connection();
+                return std::make_unique<server_connection>(s);
+            }
+        };
+        auto l = std::make_unique<pipe_listener>();
+        l->name = "npipe-bench-" + std::to_string(::getpid());
+        l->instances.reserve(static_cast<std::size_t>(cfg.clients));
+        for (int i = 0; i < cfg.clients; ++i)
+            l->instances.push_back(make_server(l->name, cfg.clients, message_, options_for(cfg)));
+        return l;
+    }
+
+    std::unique_ptr<bench::connection> connect(const std::string& name,
+                                               const bench::config& cfg) override {
+        named_pipe_client c(".", name, pipe_direction::in_out, options_for(cfg));
+        c.connect();
+        if (message_)
+            use_message_reads(c);
+        return std::make_unique<client_connection>(std::move(c));
+    }
+
+  private:
+    bool message_;
+};
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+    struct options {
+        std::string test, size, count, buffer_size;
+        int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1;
+        bool message = false, json = false;
+    };
+    auto o = std::make_shared<options>();
+    auto* cmd = app.add_subcommand(
+        "bench",
+        "Measure npipe's named pipes (server and client in two processes): round-trip latency, "
+        "one-way throughput, messages/s or connections/s. bench/run.sh compares the figures "
+        "with raw sockets, ZeroMQ, nng, Qt and .NET on Mono.");
+    cmd->add_option("test", o->test, "latency | throughput | messages | connect")
+        ->required()
+        ->check(CLI::IsMember({"latency", "throughput", "messages", "connect"}));
+    cmd->add_option("--size", o->size,
+                    "Bytes per ping, write or message (K, M, G suffixes; default: 64 for "
+                    "latency and messages, 64K for throughput)");
+    cmd->add_option("--count", o->count,
+                    "Round trips, writes, messages or connections (default: 10000 round trips, "
+                    "1 GiB of writes, 1M messages, 2000 connections)");
+    cmd->add_option("--clients", o->clients, "Concurrent connections sharing the count")
+        ->check(CLI::Range(1, 254));
+    cmd->add_option("--rounds", o->rounds, "Timed rounds for rates; the median is reported")
+        ->check(CLI::Range(1, 1000));
+    cmd->add_option("--buffer-size", o->buffer_size,
+                    "Kernel buffer size for both ends (the in/out buffer size options)");
+    cmd->add_option("--cpu-server", o->cpu_server, "Pin the server process to this CPU")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--cpu-client", o->cpu_client, "Pin the client process to this CPU")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--message", o->message, "Use message mode (transmission_mode::message)");
+    cmd->add_flag("--json", o->json, "Print the figures as one JSON object on one line");
+    cmd->callback([o] {
+        try {
+            if (o->message && !have_message_mode())
+                throw exit_request{2,
+                                   "bench --message: message mode "
+                                   "(npipe::transmission_mode::message) is not implemented in "
+                                   "this build yet; run without --message for byte mode"};
+            bench::config cfg;
+            cfg.test = *bench::parse_test(o->test);
+            cfg.system = o->message ? "npipe-message" : "npipe";
+            cfg.size = o->size.empty() ? 0 : bench::parse_size(o->size);
+            cfg.count = o->count.empty() ? 0 : bench::parse_size(o->count);
+            cfg.buffer_size = o->buffer_size.empty() ? 0 : bench::parse_size(o->buffer_size);
+            cfg.clients = o->clients;
+            cfg.rounds = o->rounds;
+            cfg.cpu_server = o->cpu_server;
+            cfg.cpu_client = o->cpu_client;
+            cfg.json = o->json;
+            npipe_transport t(o->message);
+            bench::print(bench::run(t, cfg), std::cout);
+        } catch (const bench::bench_error& e) {
+            throw exit_request{1, std::string("bench: ") + e.what()};
+        }
+    });
+}
+
+}  // namespace npipe::cli
