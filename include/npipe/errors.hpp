@@ -35,7 +35,8 @@ const std::error_category& pipe_category() noexcept;
 std::error_code make_error_code(errc e) noexcept;
 
 /// The exception thrown by every throwing npipe call. what() reads
-/// "pipe 'NAME': OPERATION: REASON", so a log line says which pipe failed and why.
+/// "pipe 'NAME': OPERATION: REASON", so a log line says which pipe failed and why
+/// ("OPERATION: REASON" where there is no name: anonymous pipes, child processes).
 class pipe_error : public std::system_error {
   public:
     pipe_error(std::error_code code, std::string_view pipe_name, std::string_view operation);

@@ -25,14 +25,6 @@ namespace {
 constexpr std::size_t copy_chunk = 256 * 1024;
 
 // The pipe_error text without the "pipe '': " an anonymous pipe's (empty) name produces.
-std::string describe(const std::system_error& e) {
-    std::string text = e.what();
-    constexpr std::string_view unnamed = "pipe '': ";
-    if (text.starts_with(unnamed))
-        text.erase(0, unnamed.size());
-    return text;
-}
-
 class owned_fd {
   public:
     explicit owned_fd(int fd) : fd_(fd) {}
@@ -143,14 +135,7 @@ void run_parent(pipe_direction direction, std::vector<std::string> command,
         options.stdout_fd = 2;
     }
 
-    child_process child;
-    try {
-        child = spawn(command, std::move(options));
-    } catch (const pipe_error& e) {
-        // A shell's codes: 127 for a command not found, 126 for one that cannot run.
-        throw exit_request{e.code() == std::errc::no_such_file_or_directory ? 127 : 126,
-                           describe(e)};
-    }
+    child_process child = spawn_command(command, std::move(options));
     // From here the child holds the only copy of its end: it sees end of stream when we close
     // ours, and our writes fail instead of blocking if it goes away.
     pipe.dispose_local_copy_of_client_handle();
@@ -171,7 +156,7 @@ void run_child(pipe_direction direction, const std::string& handle) {
         anonymous_pipe_client pipe(direction, handle);
         failure = direction == pipe_direction::in ? copy_from_pipe(pipe, 1) : copy_to_pipe(0, pipe);
     } catch (const pipe_error& e) {
-        throw exit_request{1, describe(e)};
+        throw exit_request{1, e.what()};
     }
     if (!failure.empty())
         throw exit_request{1, "handle " + handle + ": " + failure};

@@ -4,6 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
+#include "npipe/process.hpp"
+
 namespace npipe::cli {
 
 void add_demo_command(CLI::App& app);     // demo.cpp: the seed's 1-and-2 exchange
@@ -11,6 +16,10 @@ void add_serve_command(CLI::App& app);    // serve.cpp: nc -l / inetd for pipes
 void add_connect_command(CLI::App& app);  // connect.cpp: nc for pipes
 void add_list_command(CLI::App& app);     // list.cpp: the pipes on this machine
 void add_anon_command(CLI::App& app);     // anon.cpp: anonymous pipes to child processes
+
+/// Starts a command for a subcommand (npipe::spawn); a failure to start becomes an
+/// exit_request with a shell's status: 127 when the program is not found, 126 otherwise.
+child_process spawn_command(const std::vector<std::string>& argv, process_options options);
 
 /// Thrown by a subcommand to exit with `code` after printing `message` (if any) to stderr.
 struct exit_request {

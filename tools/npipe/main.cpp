@@ -7,6 +7,18 @@
 #include "commands.hpp"
 #include "npipe/errors.hpp"
 
+namespace npipe::cli {
+
+child_process spawn_command(const std::vector<std::string>& argv, process_options options) {
+    try {
+        return spawn(argv, std::move(options));
+    } catch (const pipe_error& e) {
+        throw exit_request{e.code() == std::errc::no_such_file_or_directory ? 127 : 126, e.what()};
+    }
+}
+
+}  // namespace npipe::cli
+
 int main(int argc, char** argv) {
     // A peer that goes away must surface as an error message, never kill us. The library never
     // raises SIGPIPE itself; this covers our own writes to stdout (e.g. `npipe ... | head`).

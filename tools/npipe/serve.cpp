@@ -1,13 +1,13 @@
 // `npipe serve NAME`: netcat's listener for pipes, or with `-- CMD` an inetd that runs CMD for
 // every client with the pipe as its stdin and stdout.
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <iostream>
+#include <list>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -15,9 +15,8 @@
 #include "commands.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_server.hpp"
+#include "npipe/process.hpp"
 #include "relay.hpp"
-
-extern char** environ;
 
 namespace npipe::cli {
 namespace {
@@ -37,38 +36,57 @@ int parse_instances(const std::string& text) {
     return n;
 }
 
-int exit_code(int status) {
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+// Ends `npipe serve -- CMD` cleanly on SIGINT / SIGTERM: a thread waits for them (blocked in every
+// other thread), closes the server, which aborts its wait, and stops the children. The
+// destructor stops the thread on every way out of the serve loop, exceptions included.
+class stop_watcher {
+  public:
+    explicit stop_watcher(named_pipe_server& server) : server_(server) {
+        sigset_t set = signals();
+        sigaddset(&set, SIGCHLD);  // only the serve loop waits for it, with sigtimedwait
+        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        thread_ = std::thread([this] {
+            sigset_t stop = signals();
+            int sig = 0;
+            sigwait(&stop, &sig);
+            stopping_ = true;
+            server_.close();
+            std::lock_guard lock(mutex_);
+            for (auto* c : children_)
+                c->kill(SIGTERM);
+        });
+    }
+    ~stop_watcher() {
+        if (!stopping_)
+            pthread_kill(thread_.native_handle(), SIGTERM);
+        thread_.join();
+    }
+    bool stopping() const { return stopping_; }
+    void track(child_process* c) {
+        std::lock_guard lock(mutex_);
+        children_.insert(c);
+        if (stopping_)
+            c->kill(SIGTERM);
+    }
+    void untrack(child_process* c) {
+        std::lock_guard lock(mutex_);
+        children_.erase(c);
+    }
 
-// Runs argv with the connection as stdin and stdout; stderr stays ours.
-pid_t spawn_for_connection(const std::vector<std::string>& argv, int connection) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, connection, 0);
-    posix_spawn_file_actions_adddup2(&actions, connection, 1);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::vector<char*> args;
-    for (auto& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    int error = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    if (error)
-        throw exit_request{127, "cannot run '" + argv[0] + "': " + std::strerror(error)};
-    return pid;
-}
+  private:
+    static sigset_t signals() {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        return set;
+    }
+    named_pipe_server& server_;
+    std::atomic<bool> stopping_{false};
+    std::mutex mutex_;
+    std::set<child_process*> children_;
+    std::thread thread_;
+};
 
 }  // namespace
 
@@ -104,49 +122,35 @@ void add_serve_command(CLI::App& app) {
             return;
         }
 
-        // SIGINT / SIGTERM end the service cleanly: the wait is aborted, children are told to
-        // stop, and the server's destructor removes the socket file.
-        sigset_t stop_signals;
-        sigemptyset(&stop_signals);
-        sigaddset(&stop_signals, SIGINT);
-        sigaddset(&stop_signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-        std::mutex children_mutex;
-        std::set<pid_t> children;
-        std::atomic<bool> stopping{false};
-        std::thread watcher([&] {
-            int sig = 0;
-            sigwait(&stop_signals, &sig);
-            if (sig == 0)
-                return;
-            stopping = true;
-            server.close();
-            std::lock_guard lock(children_mutex);
-            for (pid_t pid : children)
-                ::kill(pid, SIGTERM);
-        });
-
+        stop_watcher watcher(server);
+        std::list<child_process> children;
+        // Reaps the children that have ended; with `block`, first waits for one to end.
         auto reap = [&](bool block) {
-            int status = 0;
-            pid_t pid = ::waitpid(-1, &status, block ? 0 : WNOHANG);
-            if (pid <= 0)
-                return std::pair<pid_t, int>{pid, 0};
-            std::lock_guard lock(children_mutex);
-            children.erase(pid);
-            return std::pair<pid_t, int>{pid, exit_code(status)};
+            for (;;) {
+                for (auto it = children.begin(); it != children.end();) {
+                    if (it->try_wait()) {
+                        watcher.untrack(&*it);
+                        it = children.erase(it);
+                        block = false;
+                    } else {
+                        ++it;
+                    }
+                }
+                if (!block || children.empty())
+                    return;
+                sigset_t child_set;
+                sigemptyset(&child_set);
+                sigaddset(&child_set, SIGCHLD);
+                timespec tick{1, 0};  // a SIGCHLD may have been consumed by an earlier pass
+                sigtimedwait(&child_set, nullptr, &tick);
+            }
         };
 
         int result = 0;
-        while (!stopping) {
-            while (reap(false).first > 0) {
-            }
-            std::size_t running;
-            {
-                std::lock_guard lock(children_mutex);
-                running = children.size();
-            }
+        while (!watcher.stopping()) {
+            reap(false);
             if (instances != max_allowed_server_instances &&
-                running >= static_cast<std::size_t>(instances)) {
+                children.size() >= static_cast<std::size_t>(instances)) {
                 reap(true);  // full: the next client waits in the backlog until one finishes
                 continue;
             }
@@ -156,29 +160,19 @@ void add_serve_command(CLI::App& app) {
                 break;
             if (ec)
                 throw pipe_error(ec, name, "wait for connection");
-            pid_t pid = spawn_for_connection(command, server.native_handle());
-            {
-                std::lock_guard lock(children_mutex);
-                children.insert(pid);
-            }
-            server.disconnect();  // the child has its own copy of the connection
+            process_options io;
+            io.stdin_fd = io.stdout_fd = server.native_handle();
+            auto& child = children.emplace_back(spawn_command(command, io));
+            watcher.track(&child);
+            server.disconnect();  // closes our copy only: the child keeps the connection
             if (once) {
-                for (;;) {
-                    auto [done, status] = reap(true);
-                    if (done == pid) {
-                        result = status;
-                        break;
-                    }
-                    if (done < 0)
-                        break;
-                }
+                result = child.wait().shell_code();
                 break;
             }
         }
-        if (!stopping)
-            pthread_kill(watcher.native_handle(), SIGTERM);  // let the watcher finish
-        watcher.join();
-        while (reap(true).first > 0) {
+        for (auto& child : children) {
+            child.wait();
+            watcher.untrack(&child);
         }
         if (result)
             throw exit_request{result, ""};
