@@ -244,8 +244,11 @@ std::string csharp_program(const std::string& file) {
     auto src_time = std::filesystem::last_write_time(source, ec);
     if (!ec && std::filesystem::exists(exe) && std::filesystem::last_write_time(exe) >= src_time)
         return exe;
-    auto r = run({"/usr/bin/mcs", "-r:System.Core", "-out:" + exe, source}, {}, 300s);
-    if (r.exit_code != 0) {
+    // Test processes run in parallel (ctest -j): compile aside and rename into place, so no
+    // process ever runs a half-written .exe.
+    std::string partial = exe + ".tmp." + std::to_string(::getpid());
+    auto r = run({"/usr/bin/mcs", "-r:System.Core", "-out:" + partial, source}, {}, 300s);
+    if (r.exit_code != 0 || std::rename(partial.c_str(), exe.c_str()) != 0) {
         ADD_FAILURE() << "mcs failed for " << source << ":\n" << r.out << r.err;
         return {};
     }
