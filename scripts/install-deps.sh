@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages npipe needs that are missing. Usage: install-deps.sh [build|test]
+#   build: compiler, CMake, Ninja, CLI11 (the library and the CLI)
+#   test:  plus GoogleTest, Mono (for the .NET interop tests) and clang (for the fuzz run)
+set -euo pipefail
+want=(g++ cmake ninja-build libcli11-dev pkg-config)
+if [[ "${1:-build}" == test ]]; then
+  want+=(libgtest-dev libgmock-dev mono-mcs mono-runtime libmono-system-core4.0-cil clang libclang-rt-14-dev)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "npipe: installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
