@@ -47,12 +47,18 @@ class nng_connection : public connection {
     bool owned_;
 };
 
-nng_socket open_socket(int (*open)(nng_socket*), const config& cfg) {
+nng_socket open_socket(int (*open)(nng_socket*), bool queue) {
     nng_socket s;
     check_nng(open(&s), "nng socket open");
     // nng drops messages above 1 MiB by default; the throughput sweep sends 1 MiB writes.
     check_nng(nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0), "nng_setopt(RECVMAXSZ)");
-    (void)cfg;
+    if (queue) {
+        // pair0 queues no message by default, so every send waits for nng's pipe thread to take
+        // the previous one. Queues of 1000 messages, ZeroMQ's default high-water mark, keep
+        // the comparison with ZeroMQ fair.
+        check_nng(nng_socket_set_int(s, NNG_OPT_SENDBUF, 1000), "nng_setopt(SENDBUF)");
+        check_nng(nng_socket_set_int(s, NNG_OPT_RECVBUF, 1000), "nng_setopt(RECVBUF)");
+    }
     return s;
 }
 
@@ -82,13 +88,15 @@ class nng_transport : public transport {
         auto l = std::make_unique<nng_listener_impl>();
         l->path = temp_dir() + "npipe-bench-nng-" + std::to_string(::getpid());
         l->url = "ipc://" + l->path;
-        l->s = open_socket(cfg.test == test_kind::connect ? nng_rep0_open : nng_pair0_open, cfg);
+        l->s = open_socket(cfg.test == test_kind::connect ? nng_rep0_open : nng_pair0_open,
+                           cfg.test != test_kind::connect);
         check_nng(nng_listen(l->s, l->url.c_str(), nullptr, 0), "nng_listen " + l->url);
         return l;
     }
 
     std::unique_ptr<connection> connect(const std::string& url, const config& cfg) override {
-        auto s = open_socket(cfg.test == test_kind::connect ? nng_req0_open : nng_pair0_open, cfg);
+        auto s = open_socket(cfg.test == test_kind::connect ? nng_req0_open : nng_pair0_open,
+                             cfg.test != test_kind::connect);
         auto c = std::make_unique<nng_connection>(s, true);
         // Without NNG_FLAG_NONBLOCK the dial completes (or fails) before it returns.
         check_nng(nng_dial(s, url.c_str(), nullptr, 0), "nng_dial " + url);

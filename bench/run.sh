@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# bench/run.sh: measure npipe beside the systems its users would pick instead, in one run, and
+# write docs/benchmarks.md and docs/benchmarks.png.
+#
+# It installs the baselines' Debian packages when they are missing (apt-get, as root or through
+# sudo), builds everything in Release, then runs every system on the same work: two processes
+# pinned to different cores (when there are two) and both pinned to one core, over a sweep of
+# sizes. Every figure comes from the same harness (bench/common, or its C# mirror for Mono).
+#
+#   bench/run.sh                 the full run (a few minutes on 2 cores)
+#   NPIPE_BENCH_QUICK=1 bench/run.sh   a fast smoke run with small counts (figures are rough)
+#
+# Environment: NPIPE_BENCH_BUILD (build dir, default build-bench), NPIPE_BENCH_OUT (markdown
+# path, default docs/benchmarks.md; the PNG goes beside it), NPIPE_BENCH_NO_INSTALL=1 (never
+# call apt-get).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${NPIPE_BENCH_BUILD:-$root/build-bench}
+out_md=${NPIPE_BENCH_OUT:-$root/docs/benchmarks.md}
+quick=${NPIPE_BENCH_QUICK:-0}
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# --- 1. packages ----------------------------------------------------------------------------
+packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libbenchmark-dev
+          libzmq3-dev libnng-dev qtbase5-dev
+          mono-mcs mono-runtime libmono-system-core4.0-cil gnuplot-nox)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ ${NPIPE_BENCH_NO_INSTALL:-0} == 1 ]]; then
+        log "missing packages (not installing): ${missing[*]}"
+    else
+        sudo=()
+        [[ $(id -u) == 0 ]] || sudo=(sudo)
+        log "installing ${missing[*]}"
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+    fi
+fi
+
+# --- 2. build ---------------------------------------------------------------------------------
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+log "building in $build"
+cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DNPIPE_BUILD_BENCH=ON -DNPIPE_BUILD_TOOLS=ON -DNPIPE_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" --parallel >&2
+
+npipe_cli=$build/tools/npipe/npipe
+if ! "$npipe_cli" bench --help >/dev/null 2>&1; then
+    log "error: $npipe_cli has no 'bench' command (tools/npipe/bench.cpp not linked into the CLI)"
+    exit 1
+fi
+
+# --- 3. the systems ---------------------------------------------------------------------------
+# name|command (the harness arguments follow). Baselines that were not built are skipped and
+# listed as such in the report.
+systems=("npipe|$npipe_cli bench")
+if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
+    systems+=("npipe-message|$npipe_cli bench --message")
+fi
+systems+=("uds-stream|$build/bench/bench_raw uds-stream"
+          "uds-seqpacket|$build/bench/bench_raw uds-seqpacket"
+          "pipe|$build/bench/bench_raw pipe"
+          "tcp|$build/bench/bench_raw tcp")
+not_built=()
+[[ -x $build/bench/bench_zmq ]] && systems+=("zmq|$build/bench/bench_zmq") || not_built+=(zmq)
+[[ -x $build/bench/bench_nng ]] && systems+=("nng|$build/bench/bench_nng") || not_built+=(nng)
+[[ -x $build/bench/bench_qt ]] && systems+=("qt|$build/bench/bench_qt") || not_built+=(qt)
+if [[ -f $build/bench/PipeBench.exe ]] && command -v mono >/dev/null; then
+    systems+=("mono|mono $build/bench/PipeBench.exe")
+else
+    not_built+=(mono)
+fi
+
+# --- 4. the work ------------------------------------------------------------------------------
+# Counts: enough samples for a p99.9 (10 000 round trips), 5 timed rounds per rate, and a whole
+# run well under 10 minutes on 2 cores. Quick mode divides them by 10.
+lat_count=10000
+thr_bytes=$((512 << 20))
+msg_count=500000
+conn_count=2000
+if [[ $quick == 1 ]]; then
+    lat_count=1000 thr_bytes=$((64 << 20)) msg_count=50000 conn_count=200
+fi
+lat_sizes=(1 64 1024 65536)
+thr_sizes=(4096 65536 1048576)
+big_buffers=$((8 << 20))
+
+placements=()
+if (($(nproc) >= 2)); then placements+=("cross|0|1"); fi
+placements+=("same|0|0")
+
+results=$build/bench-results.tsv
+: >"$results"
+start=$(date +%s)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${load_at_start%% *}" 'BEGIN { exit !(l > 1.0) }'; then
+    log "warning: load average $load_at_start: other work on this machine will skew the figures"
+fi
+
+# run PLACEMENT SYSTEM COMMAND ARGS...: one measurement, one line in $results:
+# placement, system, test, size, buffer size, then the JSON object or "error: ...".
+run() {
+    local placement=$1 system=$2 cmd=$3 test=$4 size=$5 buffers=$6
+    shift 6
+    local line status=0
+    # shellcheck disable=SC2086 # $cmd is a program and its fixed leading arguments
+    line=$(timeout 180 $cmd "$test" --size "$size" "$@" --json 2>&1 | tail -n 1) || status=$?
+    if ((status != 0)) || [[ $line != '{'* ]]; then
+        ((status == 124)) && line="timed out after 180 s"
+        line="error: ${line//$'\t'/ }"
+        log "  $system $test $size ($placement): $line"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$placement" "$system" "$test" "$size" "$buffers" "$line" \
+        >>"$results"
+}
+
+# The work items: test, size, kernel buffer size (0: default), count.
+work=()
+for size in "${lat_sizes[@]}"; do work+=("latency $size 0 $lat_count"); done
+for size in "${thr_sizes[@]}"; do work+=("throughput $size 0 $((thr_bytes / size))"); done
+work+=("messages 64 0 $msg_count" "connect 1 0 $conn_count")
+work+=("throughput 1048576 $big_buffers $((thr_bytes / 1048576))")
+
+# Systems are interleaved within each work item, so a burst of other activity on the machine
+# hits neighbouring systems alike instead of one system's whole sweep.
+for pl in "${placements[@]}"; do
+    IFS='|' read -r placement cpu_s cpu_c <<<"$pl"
+    pin=(--cpu-server "$cpu_s" --cpu-client "$cpu_c")
+    for item in "${work[@]}"; do
+        read -r test size buffers count <<<"$item"
+        label="$test $size"
+        ((buffers)) && label+=" with $((buffers >> 20)) MiB buffers"
+        log "$label ($placement)"
+        for entry in "${systems[@]}"; do
+            IFS='|' read -r system cmd <<<"$entry"
+            extra=()
+            if ((buffers)); then
+                # Large kernel buffers (.NET's in/out buffer size options) where a system has them.
+                case $system in npipe | uds-stream | mono) ;; *) continue ;; esac
+                extra=(--buffer-size "$buffers")
+            fi
+            run "$placement" "$system" "$cmd" "$test" "$size" "$buffers" --count "$count" \
+                "${extra[@]}" "${pin[@]}"
+        done
+    done
+done
+elapsed=$(($(date +%s) - start))
+load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)
+log "measured in ${elapsed}s"
+
+micro=$build/micro-bench.json
+if [[ -x $build/bench/micro_bench ]]; then
+    "$build/bench/micro_bench" --benchmark_format=json --benchmark_min_time=0.05 >"$micro" 2>/dev/null ||
+        : >"$micro"
+else
+    : >"$micro"
+fi
+
+# --- 5. the report ----------------------------------------------------------------------------
+mkdir -p "$(dirname "$out_md")"
+python3 "$root/bench/report.py" --results "$results" --micro "$micro" --out "$out_md" \
+    --elapsed "$elapsed" --load "$load_at_start / $load_at_end" --quick "$quick" \
+    --not-built "${not_built[*]:-}" --counts "$lat_count,$thr_bytes,$msg_count,$conn_count"
+log "wrote $out_md and ${out_md%.md}.png"
