@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import tempfile
 
@@ -68,9 +69,38 @@ def load(path):
     return rows
 
 
+def combine(rows):
+    """One row per measurement from its repetitions: latency figures are the median of the
+    repetitions' figures, rates the median of all their timed rounds. Failed repetitions are
+    left out; a measurement whose repetitions all failed keeps its first error."""
+    groups = {}
+    for r in rows:
+        key = (r["placement"], r["system"], r["test"], r["size"], r["buffers"])
+        groups.setdefault(key, []).append(r)
+    out = []
+    for reps in groups.values():
+        ok = [r for r in reps if "error" not in r]
+        if not ok:
+            out.append(reps[0])
+            continue
+        c = dict(ok[0])
+        c["reps"] = len(ok)
+        for key in ("median_us", "p99_us", "p999_us", "mean_us"):
+            if key in c:
+                c[key] = statistics.median(r[key] for r in ok)
+        for key in ("gbps", "msgs_per_s", "conns_per_s"):
+            if key in c:
+                rounds = [v for r in ok for v in (r.get("rounds") or [r[key]])]
+                c["rounds"] = rounds
+                c[key] = statistics.median(rounds)
+        out.append(c)
+    return out
+
+
 class Results:
     def __init__(self, rows):
-        self.rows = rows
+        self.raw = rows
+        self.rows = combine(rows)
         self.systems = [s for s in ORDER if any(r["system"] == s for r in rows)]
         self.placements = [p for p in PLACEMENTS if any(r["placement"] == p[0] for r in rows)]
 
@@ -116,15 +146,17 @@ def cell(res, placement, system, test, size, key, buffers=0):
 
 def errors_section(res):
     seen = {}
-    for r in res.rows:
+    for r in res.raw:
         if "error" in r:
             err = r["error"]
-            seen.setdefault((r["system"], r["test"], err), []).append(
-                f"{human(r['size'])}" + (f", {human(r['buffers'])} buffers" if r["buffers"] else "")
-                + f", {r['placement']}")
+            where = seen.setdefault((r["system"], r["test"], err), [])
+            here = (f"{human(r['size'])}" + (f", {human(r['buffers'])} buffers"
+                                             if r["buffers"] else "") + f", {r['placement']}")
+            if here not in where:
+                where.append(here)
     if not seen:
         return []
-    out = ["", "¹ Not measured (the system's own error):", ""]
+    out = ["", "¹ Not measured, or a repetition failed (the system's own error):", ""]
     for (system, test, err), where in seen.items():
         out.append(f"- {system} {test} ({'; '.join(where)}): `{err}`")
     return out
@@ -167,6 +199,7 @@ def machine_info(args):
         f"- Kernel: Linux {platform.release()} ({platform.machine()})",
         f"- Load average (1, 5, 15 min) at the start / end of the run: {args.load} (the run "
         "itself keeps about one CPU busy; more means other work shared the machine)",
+        f"- Scheduling of the benchmark processes: {args.scheduling}",
         f"- Compiler: {cxx}, Release build",
         f"- Baselines: libzmq {pkg('libzmq5')}, nng {pkg('libnng1')}, Qt {pkg('libqt5core5a')}, "
         f"Mono {pkg('mono-runtime')}",
@@ -321,9 +354,11 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--elapsed", default="?")
     ap.add_argument("--load", default="?")
+    ap.add_argument("--scheduling", default="normal (SCHED_OTHER)")
     ap.add_argument("--quick", default="0")
     ap.add_argument("--not-built", default="")
     ap.add_argument("--counts", default="")
+    ap.add_argument("--reps", default="1")
     args = ap.parse_args()
 
     res = Results(load(args.results))
@@ -345,8 +380,12 @@ def main():
            "systems are driven by one harness (`bench/common`, also behind `npipe bench`); Mono "
            "runs its C# mirror (`bench/dotnet/PipeBench.cs`) with the same schedule and output.",
            "",
+           f"- Every measurement runs {args.reps} time(s), the repetitions spread over the run "
+           "with the systems interleaved, so a burst of other activity spoils one repetition "
+           "rather than one system. The counts below are per repetition.",
            f"- **latency**: ping-pong of N bytes, the client times each round trip; median, p99 "
-           f"and p99.9 of {lat_n} round trips after a warm-up.",
+           f"and p99.9 of {lat_n} round trips after a warm-up; the tables give the median of "
+           "the repetitions' figures.",
            f"- **throughput**: the client writes {int(thr_bytes) >> 20 if thr_bytes.isdigit() else '?'}"
            " MiB one way in writes of N bytes; the server reads with a buffer of max(N, 64 KiB) "
            "and acknowledges each round with one byte. GB/s = 10⁹ bytes/s.",
@@ -354,8 +393,9 @@ def main():
            "(message transports: one message per send, received one by one; stream transports: "
            "the reader reads 64 KiB at a time).",
            f"- **connect**: {conn_n} connections, each: connect, one byte each way, close.",
-           "- Rates are the median of 5 timed rounds (after a warm-up round); each round is timed "
-           "by the client from its first write to the server's acknowledgement.",
+           "- Rates are the median of all timed rounds (5 per repetition, after a warm-up round); "
+           "each round is timed by the client from its first write to the server's "
+           "acknowledgement.",
            "- Ratios are to raw `uds-stream` syscalls on the same work and placement: for latency "
            "below 1× is faster, for rates above 1× is faster.",
            "- Default kernel buffers unless a row says otherwise (8 MiB rows: "

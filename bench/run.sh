@@ -12,13 +12,16 @@
 #
 # Environment: NPIPE_BENCH_BUILD (build dir, default build-bench), NPIPE_BENCH_OUT (markdown
 # path, default docs/benchmarks.md; the PNG goes beside it), NPIPE_BENCH_NO_INSTALL=1 (never
-# call apt-get).
+# call apt-get), NPIPE_BENCH_RT=1 (run every process SCHED_FIFO, priority 10, through chrt: on a
+# machine shared with other work this keeps that work from preempting the measurement; the
+# report says so).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${NPIPE_BENCH_BUILD:-$root/build-bench}
 out_md=${NPIPE_BENCH_OUT:-$root/docs/benchmarks.md}
 quick=${NPIPE_BENCH_QUICK:-0}
+rt=${NPIPE_BENCH_RT:-0}
 log() { printf '[bench] %s\n' "$*" >&2; }
 
 # --- 1. packages ----------------------------------------------------------------------------
@@ -77,14 +80,18 @@ else
 fi
 
 # --- 4. the work ------------------------------------------------------------------------------
-# Counts: enough samples for a p99.9 (10 000 round trips), 5 timed rounds per rate, and a whole
-# run well under 10 minutes on 2 cores. Quick mode divides them by 10.
-lat_count=10000
-thr_bytes=$((512 << 20))
-msg_count=500000
-conn_count=2000
+# Each measurement is repeated $reps times, spread over the run (systems interleaved), and the
+# report takes the median of the repetitions: a burst of other activity on the machine then
+# spoils one repetition, not a figure. Counts are per repetition: 4000 round trips (p99.9 from
+# the 4 slowest), 256 MiB per throughput point and 5 timed rounds per rate; the whole run stays
+# well under 10 minutes on 2 cores. Quick mode: one repetition with a tenth of the counts.
+reps=3
+lat_count=4000
+thr_bytes=$((256 << 20))
+msg_count=200000
+conn_count=1000
 if [[ $quick == 1 ]]; then
-    lat_count=1000 thr_bytes=$((64 << 20)) msg_count=50000 conn_count=200
+    reps=1 lat_count=1000 thr_bytes=$((32 << 20)) msg_count=20000 conn_count=100
 fi
 lat_sizes=(1 64 1024 65536)
 thr_sizes=(4096 65536 1048576)
@@ -93,6 +100,13 @@ big_buffers=$((8 << 20))
 placements=()
 if (($(nproc) >= 2)); then placements+=("cross|0|1"); fi
 placements+=("same|0|0")
+
+sched=()
+scheduling="normal (SCHED_OTHER)"
+if [[ $rt == 1 ]]; then
+    sched=(chrt -f 10)
+    scheduling="SCHED_FIFO priority 10 (NPIPE_BENCH_RT=1)"
+fi
 
 results=$build/bench-results.tsv
 : >"$results"
@@ -109,7 +123,8 @@ run() {
     shift 6
     local line status=0
     # shellcheck disable=SC2086 # $cmd is a program and its fixed leading arguments
-    line=$(timeout 180 $cmd "$test" --size "$size" "$@" --json 2>&1 | tail -n 1) || status=$?
+    line=$(timeout 180 "${sched[@]}" $cmd "$test" --size "$size" "$@" --json 2>&1 | tail -n 1) ||
+        status=$?
     if ((status != 0)) || [[ $line != '{'* ]]; then
         ((status == 124)) && line="timed out after 180 s"
         line="error: ${line//$'\t'/ }"
@@ -126,26 +141,28 @@ for size in "${thr_sizes[@]}"; do work+=("throughput $size 0 $((thr_bytes / size
 work+=("messages 64 0 $msg_count" "connect 1 0 $conn_count")
 work+=("throughput 1048576 $big_buffers $((thr_bytes / 1048576))")
 
-# Systems are interleaved within each work item, so a burst of other activity on the machine
-# hits neighbouring systems alike instead of one system's whole sweep.
+# Systems are interleaved within each work item, so other activity on the machine hits
+# neighbouring systems alike instead of one system's whole sweep.
 for pl in "${placements[@]}"; do
     IFS='|' read -r placement cpu_s cpu_c <<<"$pl"
     pin=(--cpu-server "$cpu_s" --cpu-client "$cpu_c")
-    for item in "${work[@]}"; do
-        read -r test size buffers count <<<"$item"
-        label="$test $size"
-        ((buffers)) && label+=" with $((buffers >> 20)) MiB buffers"
-        log "$label ($placement)"
-        for entry in "${systems[@]}"; do
-            IFS='|' read -r system cmd <<<"$entry"
-            extra=()
-            if ((buffers)); then
-                # Large kernel buffers (.NET's in/out buffer size options) where a system has them.
-                case $system in npipe | uds-stream | mono) ;; *) continue ;; esac
-                extra=(--buffer-size "$buffers")
-            fi
-            run "$placement" "$system" "$cmd" "$test" "$size" "$buffers" --count "$count" \
-                "${extra[@]}" "${pin[@]}"
+    for ((rep = 1; rep <= reps; rep++)); do
+        for item in "${work[@]}"; do
+            read -r test size buffers count <<<"$item"
+            label="$test $size"
+            ((buffers)) && label+=" with $((buffers >> 20)) MiB buffers"
+            log "$label ($placement, repetition $rep of $reps)"
+            for entry in "${systems[@]}"; do
+                IFS='|' read -r system cmd <<<"$entry"
+                extra=()
+                if ((buffers)); then
+                    # Large kernel buffers (.NET's in/out buffer size options) where a system has them.
+                    case $system in npipe | uds-stream | mono) ;; *) continue ;; esac
+                    extra=(--buffer-size "$buffers")
+                fi
+                run "$placement" "$system" "$cmd" "$test" "$size" "$buffers" --count "$count" \
+                    "${extra[@]}" "${pin[@]}"
+            done
         done
     done
 done
@@ -164,6 +181,6 @@ fi
 # --- 5. the report ----------------------------------------------------------------------------
 mkdir -p "$(dirname "$out_md")"
 python3 "$root/bench/report.py" --results "$results" --micro "$micro" --out "$out_md" \
-    --elapsed "$elapsed" --load "$load_at_start / $load_at_end" --quick "$quick" \
-    --not-built "${not_built[*]:-}" --counts "$lat_count,$thr_bytes,$msg_count,$conn_count"
+    --elapsed "$elapsed" --scheduling "$scheduling" --load "$load_at_start / $load_at_end" --quick "$quick" \
+    --not-built "${not_built[*]:-}" --counts "$lat_count,$thr_bytes,$msg_count,$conn_count" --reps "$reps"
 log "wrote $out_md and ${out_md%.md}.png"
