@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <system_error>
 
+#include "framing/message_channel.hpp"
 #include "npipe/options.hpp"
 #include "posix/unique_fd.hpp"
 
@@ -29,6 +31,20 @@ struct pipe_state {
     unique_fd conn;                   ///< the connection (or pipe end); empty when not connected
     std::atomic<bool> broken{false};  ///< a write hit EPIPE: every later write fails at once
     std::atomic<bool> closed{false};  ///< close() was called: waits end with operation_aborted
+    bool eof = false;                 ///< a byte-pipe read returned 0 (message pipes: `messages`)
+
+    /// The pipe's type. A client learns it when it connects (transmission_known until then).
+    npipe::transmission_mode transmission = npipe::transmission_mode::byte;
+    bool transmission_known = true;
+    std::atomic<npipe::transmission_mode> read_mode{npipe::transmission_mode::byte};
+    /// Message pipes, once connected: the framing over the connection. Kept after a disconnect
+    /// or close (a thread woken inside a read must not find it destroyed); replaced at the next
+    /// connection.
+    std::unique_ptr<message_channel> messages;
+
+    /// Message pipes: sets up `messages` over the connection in `conn` (a SOCK_SEQPACKET
+    /// socket). Fails only when out of memory.
+    void attach_message_channel(std::size_t max_message_size, std::error_code& ec) noexcept;
 
     /// Drops the connection (shutting it down first so a blocked reader wakes) and, when
     /// `for_good`, marks the pipe closed and wakes every wait on it. Thread-safe.

@@ -53,7 +53,12 @@ std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) 
     auto& s = *state_;
     if ((ec = check_readable(s)))
         return 0;
-    return detail::read_some(s.conn.get(), buffer, ec);
+    if (s.messages) [[unlikely]]
+        return s.messages->read(buffer, s.read_mode.load(std::memory_order_relaxed), ec);
+    auto n = detail::read_some(s.conn.get(), buffer, ec);
+    if (n == 0 && !ec && !buffer.empty()) [[unlikely]]
+        s.eof = true;
+    return n;
 }
 
 std::size_t pipe_stream::read(std::span<std::byte> buffer) {
@@ -67,7 +72,10 @@ void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) no
     auto& s = *state_;
     if ((ec = check_writable(s)))
         return;
-    detail::write_all(s.conn.get(), s.kind, data, ec);
+    if (s.messages) [[unlikely]]
+        s.messages->write(data, ec);
+    else
+        detail::write_all(s.conn.get(), s.kind, data, ec);
     if (ec == errc::broken_pipe)
         s.broken = true;
 }
@@ -113,6 +121,51 @@ bool pipe_stream::can_write() const noexcept {
 
 bool pipe_stream::is_connected() const noexcept {
     return state_ && state_->conn;
+}
+
+npipe::transmission_mode pipe_stream::transmission_mode() const {
+    auto& s = *state_;
+    if (!s.transmission_known)
+        detail::throw_if(errc::not_connected, s.name, "get the transmission mode");
+    return s.transmission;
+}
+
+npipe::transmission_mode pipe_stream::read_mode() const noexcept {
+    return state_ ? state_->read_mode.load(std::memory_order_relaxed)
+                  : npipe::transmission_mode::byte;
+}
+
+void pipe_stream::set_read_mode(npipe::transmission_mode mode, std::error_code& ec) noexcept {
+    auto& s = *state_;
+    ec.clear();
+    if (mode != npipe::transmission_mode::byte && mode != npipe::transmission_mode::message)
+        ec = errc::invalid_argument;
+    else if (mode == npipe::transmission_mode::message && !s.transmission_known)
+        ec = errc::not_connected;
+    else if (mode == npipe::transmission_mode::message &&
+             s.transmission != npipe::transmission_mode::message)
+        ec = errc::not_supported;
+    else
+        s.read_mode.store(mode, std::memory_order_relaxed);
+}
+
+void pipe_stream::set_read_mode(npipe::transmission_mode mode) {
+    std::error_code ec;
+    set_read_mode(mode, ec);
+    detail::throw_if(ec, state_->name,
+                     ec == errc::not_supported
+                         ? "set message read mode: the pipe is a byte-mode pipe"
+                         : std::string("set the read mode"));
+}
+
+bool pipe_stream::is_message_complete() const noexcept {
+    return !state_ || !state_->messages || state_->messages->is_message_complete();
+}
+
+bool pipe_stream::end_of_stream() const noexcept {
+    if (!state_)
+        return false;
+    return state_->messages ? state_->messages->end_of_stream() : state_->eof;
 }
 
 peer_credentials pipe_stream::get_peer_credentials() const {

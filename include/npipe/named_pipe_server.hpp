@@ -29,6 +29,15 @@ class named_pipe_server : public pipe_stream {
                                pipe_direction direction = pipe_direction::in_out,
                                int max_instances = 1, pipe_options options = {});
 
+    /// As above, choosing the pipe's type. transmission_mode::byte is exactly the constructor
+    /// above (.NET's wire). transmission_mode::message creates a message-mode pipe: every
+    /// write() is one message, and this end starts in message read mode. Its clients must
+    /// speak npipe's message protocol (docs/protocol.md): an npipe client discovers it by
+    /// itself, a .NET byte-mode client is refused at connect. All instances of a name must have
+    /// the same type (errc::invalid_argument otherwise).
+    named_pipe_server(std::string_view name, pipe_direction direction, int max_instances,
+                      npipe::transmission_mode transmission_mode, pipe_options options = {});
+
     /// Blocks until a client connects. A client refused by current_user_only is dropped before
     /// it can exchange a byte and the wait goes on. Throws errc::already_connected when
     /// connected, errc::operation_aborted when the server is closed from another thread.

@@ -37,6 +37,16 @@ struct pipe_options {
     /// 0 keeps the system default. Larger buffers raise throughput for large writes.
     std::size_t in_buffer_size = 0;
     std::size_t out_buffer_size = 0;
+
+    /// Message-mode pipes: the largest message this end sends or accepts, in bytes. A larger
+    /// write fails with errc::message_too_large and sends nothing; a larger incoming message
+    /// is reported to the reader as errc::message_too_large, its bytes discarded as they
+    /// arrive (never buffered), and the messages after it arrive intact. Ignored by byte pipes.
+    std::size_t max_message_size = default_max_message_size;
+
+    /// 64 MiB: large enough for bulk transfers, small enough that a reader that gathers
+    /// whole messages is not made to buffer gigabytes by a peer.
+    static constexpr std::size_t default_max_message_size = std::size_t{64} << 20;
 };
 
 }  // namespace npipe

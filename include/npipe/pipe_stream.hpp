@@ -42,16 +42,29 @@ class pipe_stream {
 
     /// Reads up to buffer.size() bytes, blocking until at least one is available.
     /// Returns 0 at end of stream (the peer closed or shut down its write side).
+    ///
+    /// Message pipes in message read mode (read_mode()): returns bytes of one message only,
+    /// never crossing into the next, and returns once the buffer is full or the message is
+    /// complete; is_message_complete() then says which. An empty message reads as 0 with
+    /// is_message_complete() true and end_of_stream() false. Errors: message_too_large (an
+    /// incoming message over pipe_options::max_message_size, skipped: the next read gets the
+    /// one after it; bytes of it returned by earlier partial reads are void), broken_pipe (the
+    /// peer closed inside a message), protocol_error (the peer broke the wire format; sticky).
+    /// Message pipes in byte read mode: the payload bytes of successive messages, as a stream.
     std::size_t read(std::span<std::byte> buffer);
     std::size_t read(std::span<std::byte> buffer, std::error_code& ec) noexcept;
 
     /// Writes all of data or fails; a peer that has gone away gives errc::broken_pipe
     /// (never SIGPIPE), and every later write fails the same way.
+    /// Message pipes: each write is one message, sent whole (writes from several threads never
+    /// interleave inside a message); over max_message_size it fails with
+    /// errc::message_too_large and sends nothing.
     void write(std::span<const std::byte> data);
     void write(std::span<const std::byte> data, std::error_code& ec) noexcept;
     void write(std::string_view text) { write(std::as_bytes(std::span(text.data(), text.size()))); }
 
-    /// Reads one byte: its value 0..255, or -1 at end of stream.
+    /// Reads one byte: its value 0..255, or -1 at end of stream (or, in message read mode, an
+    /// empty message: use read() and end_of_stream() to tell them apart).
     int read_byte();
     /// Writes one byte.
     void write_byte(std::uint8_t value);
@@ -69,6 +82,30 @@ class pipe_stream {
 
     /// Whether a peer is attached (a server that accepted, a client that connected).
     bool is_connected() const noexcept;
+
+    /// The pipe's type (.NET's TransmissionMode): the server's choice; a client learns it when
+    /// it connects, and throws errc::not_connected before that.
+    npipe::transmission_mode transmission_mode() const;
+
+    /// How reads split the data (.NET's ReadMode): a message-mode server starts in message read
+    /// mode; clients and byte pipes start in byte read mode, as on Windows.
+    npipe::transmission_mode read_mode() const noexcept;
+
+    /// Sets the read mode. Message read mode on a byte pipe fails with errc::not_supported; on
+    /// a client that has not connected yet (its pipe's type unknown) with errc::not_connected.
+    /// A change takes effect at the next read, also in the middle of a message.
+    void set_read_mode(npipe::transmission_mode mode);
+    void set_read_mode(npipe::transmission_mode mode, std::error_code& ec) noexcept;
+
+    /// Whether the last read ended at a message boundary (.NET's IsMessageComplete): false
+    /// while bytes of the current message remain to be read. True before the first read, after
+    /// a read error, and always on a byte pipe.
+    bool is_message_complete() const noexcept;
+
+    /// Whether a read has returned 0 because the stream ended. Needed on message pipes, where
+    /// an empty message also reads as 0 bytes; on a byte pipe every 0 is the end of stream.
+    /// (.NET has no equivalent; on Windows the pipe's state becomes Broken.)
+    bool end_of_stream() const noexcept;
 
     /// The credentials of the connected peer; throws errc::not_connected without one, and
     /// errc::not_supported on an anonymous pipe.

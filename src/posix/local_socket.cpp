@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -172,7 +173,7 @@ void unlink_if_same(const std::string& path, const struct stat& bound) noexcept 
 }
 
 unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct stat& bound,
-                    std::error_code& ec) {
+                    std::error_code& ec, int type) {
     sockaddr_un addr;
     socklen_t len;
     if (!make_address(path, addr, len)) {
@@ -182,7 +183,7 @@ unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct 
     // A crashed server's file is removed and the bind retried; a few rounds cover a race with
     // another process doing the same, without looping forever against one that keeps winning.
     for (int attempt = 0; attempt < 4; ++attempt) {
-        unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        unique_fd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         if (!fd) {
             ec = errno_code(errno);
             return {};
@@ -234,7 +235,7 @@ unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct 
     return {};
 }
 
-unique_fd connect_once(const std::string& path, std::error_code& ec) {
+unique_fd connect_once(const std::string& path, std::error_code& ec, int type) {
     sockaddr_un addr;
     socklen_t len;
     if (!make_address(path, addr, len)) {
@@ -243,7 +244,7 @@ unique_fd connect_once(const std::string& path, std::error_code& ec) {
     }
     // Non-blocking, so a full backlog answers EAGAIN (retry later) instead of blocking in a
     // call that close() could not interrupt.
-    unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    unique_fd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) {
         ec = {errno, std::system_category()};
         return {};
@@ -267,6 +268,74 @@ void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcep
     if (out_size) {
         int v = static_cast<int>(out_size);
         ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+    }
+}
+
+seqpacket_transport::seqpacket_transport(int fd) noexcept : fd_(fd) {
+    // Linux refuses (EMSGSIZE) a record longer than the socket's send buffer minus 32 bytes,
+    // so a small out_buffer_size shrinks our records; receivers accept any size up to the max.
+    int sndbuf = 0;
+    socklen_t len = sizeof sndbuf;
+    send_size_ = max_seqpacket_record;
+    if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf > 0 &&
+        static_cast<std::size_t>(sndbuf) < max_seqpacket_record + 64)
+        send_size_ = std::max<std::size_t>(static_cast<std::size_t>(sndbuf) - 64, 256);
+}
+
+std::size_t seqpacket_transport::receive(std::span<std::byte> buffer,
+                                         std::error_code& ec) noexcept {
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    for (;;) {
+        msg.msg_flags = 0;
+        ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+        if (n >= 0) {
+            // A record longer than the buffer has lost its tail: the frames in it can no longer
+            // be trusted, nor can anything after them.
+            if (msg.msg_flags & MSG_TRUNC) {
+                ec = errc::protocol_error;
+                return 0;
+            }
+            ec.clear();
+            return static_cast<std::size_t>(n);
+        }
+        // A peer that closed with unread data of ours queued makes the kernel report
+        // ECONNRESET once, *before* the records it sent us: read on to get them.
+        if (errno == EINTR || errno == ECONNRESET)
+            continue;
+        ec = errno_code(errno);
+        return 0;
+    }
+}
+
+void seqpacket_transport::send(std::span<const std::span<const std::byte>> pieces,
+                               std::error_code& ec) noexcept {
+    iovec iov[4];
+    std::size_t count = 0;
+    for (auto piece : pieces) {
+        if (piece.empty())
+            continue;
+        if (count == std::size(iov)) {
+            ec = errc::invalid_argument;
+            return;
+        }
+        iov[count++] = {const_cast<std::byte*>(piece.data()), piece.size()};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    for (;;) {
+        // A record is sent whole or not at all, so there is no short write to resume.
+        if (::sendmsg(fd_, &msg, MSG_NOSIGNAL) >= 0) {
+            ec.clear();
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        ec = errno_code(errno);
+        return;
     }
 }
 

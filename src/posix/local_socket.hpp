@@ -1,6 +1,8 @@
-// The local transport: AF_UNIX SOCK_STREAM sockets at .NET's paths, nothing added to the stream.
+// The local transport: AF_UNIX SOCK_STREAM sockets at .NET's paths, nothing added to the stream,
+// for byte-mode pipes; SOCK_SEQPACKET at the same paths for message-mode pipes.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -9,6 +11,7 @@
 #include <system_error>
 #include <vector>
 
+#include "framing/message_channel.hpp"
 #include "posix/unique_fd.hpp"
 
 namespace npipe::detail {
@@ -22,15 +25,18 @@ std::string temp_directory();
 /// The socket file gets `mode` from the start (set on the socket before bind), never looser;
 /// without one the umask decides, as with .NET.
 /// On success `bound` holds the file's identity, so only our own file is unlinked later.
+/// `type` is SOCK_STREAM (byte-mode pipes) or SOCK_SEQPACKET (message-mode pipes).
 unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct stat& bound,
-                    std::error_code& ec);
+                    std::error_code& ec, int type = SOCK_STREAM);
 
 /// Removes the socket file at path if it is still the one described by `bound`.
 void unlink_if_same(const std::string& path, const struct stat& bound) noexcept;
 
 /// One non-blocking connect attempt; returns a blocking, connected socket, or sets ec to the
 /// raw errno (std::system_category) so the caller can tell "retry" errors from final ones.
-unique_fd connect_once(const std::string& path, std::error_code& ec);
+/// A socket of the wrong `type` for the listener fails with EPROTOTYPE, before any byte moves:
+/// that is how a client tells a message-mode pipe (SOCK_SEQPACKET) from a byte-mode one.
+unique_fd connect_once(const std::string& path, std::error_code& ec, int type = SOCK_STREAM);
 
 /// Whether any socket in the kernel is bound to the file with this identity.
 /// Answers from sock_diag (the file's inode), falling back to /proc/net/unix (its path).
@@ -41,5 +47,26 @@ std::vector<std::string> listening_socket_paths();
 
 /// Sets SO_RCVBUF / SO_SNDBUF when non-zero.
 void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcept;
+
+/// The largest record a message-mode peer may send (docs/protocol.md): receivers size their
+/// buffer for it, so a record is never truncated.
+inline constexpr std::size_t max_seqpacket_record = 64 * 1024;
+
+/// Message frames over a connected SOCK_SEQPACKET socket: each send() is one record of at most
+/// max_seqpacket_record bytes (less when SO_SNDBUF is too small for that), and receive() takes
+/// one whole record. Does not own the descriptor (the pipe_state does).
+class seqpacket_transport final : public message_transport {
+  public:
+    explicit seqpacket_transport(int fd) noexcept;
+    std::size_t receive(std::span<std::byte> buffer, std::error_code& ec) noexcept override;
+    void send(std::span<const std::span<const std::byte>> pieces,
+              std::error_code& ec) noexcept override;
+    std::size_t max_send_size() const noexcept override { return send_size_; }
+    std::size_t receive_size() const noexcept override { return max_seqpacket_record; }
+
+  private:
+    int fd_;
+    std::size_t send_size_;
+};
 
 }  // namespace npipe::detail

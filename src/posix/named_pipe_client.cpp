@@ -17,7 +17,9 @@ namespace detail {
 
 struct client_state : pipe_state {
     client_state(std::string name, pipe_direction direction, const pipe_options& options_)
-        : pipe_state(std::move(name), direction, fd_kind::socket), options(options_) {}
+        : pipe_state(std::move(name), direction, fd_kind::socket), options(options_) {
+        transmission_known = false;  // learnt at connect
+    }
     pipe_options options;
     std::string path;
 };
@@ -112,12 +114,20 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
     bool watching = false;
     auto backoff = std::chrono::milliseconds(1);
     detail::unique_fd fd;
+    bool message = false;
     for (;;) {
         if (s.closed) {
             ec = errc::operation_aborted;
             return;
         }
         fd = detail::connect_once(s.path, ec);
+        message = false;
+        if (ec == std::error_code(EPROTOTYPE, std::system_category())) {
+            // The listener is not SOCK_STREAM: a message-mode pipe. Nothing was sent, so
+            // discovery costs a byte-mode server nothing.
+            fd = detail::connect_once(s.path, ec, SOCK_SEQPACKET);
+            message = true;
+        }
         if (!ec)
             break;
         if (!worth_retrying(ec)) {
@@ -166,6 +176,16 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
         ::shutdown(fd.get(), SHUT_RD);
     s.conn = std::move(fd);
     s.broken = false;
+    s.eof = false;
+    s.transmission = message ? transmission_mode::message : transmission_mode::byte;
+    s.read_mode = transmission_mode::byte;  // as on Windows: the client opts in to messages
+    s.transmission_known = true;
+    if (message) {
+        s.attach_message_channel(s.options.max_message_size, ec);
+        if (ec)
+            s.drop_connection();
+        return;
+    }
     ec.clear();
 }
 

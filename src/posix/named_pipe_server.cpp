@@ -24,7 +24,8 @@ struct listener {
     unique_fd fd;
     struct stat bound {};
     int max_instances = 1;
-    int instances = 0;  // guarded by registry_mutex
+    int type = SOCK_STREAM;  // SOCK_SEQPACKET for message-mode pipes
+    int instances = 0;       // guarded by registry_mutex
 
     ~listener() { unlink_if_same(path, bound); }
 };
@@ -35,7 +36,7 @@ std::unordered_map<std::string, std::weak_ptr<listener>>& registry() {
     return map;
 }
 
-std::shared_ptr<listener> acquire_instance(const std::string& path, int max_instances,
+std::shared_ptr<listener> acquire_instance(const std::string& path, int max_instances, int type,
                                            const pipe_options& options, std::error_code& ec) {
     std::lock_guard lock(registry_mutex);
     auto& map = registry();
@@ -43,6 +44,10 @@ std::shared_ptr<listener> acquire_instance(const std::string& path, int max_inst
         if (auto existing = it->second.lock()) {
             if (options.first_pipe_instance) {
                 ec = errc::name_in_use;
+                return {};
+            }
+            if (existing->type != type) {
+                ec = errc::invalid_argument;  // one listening socket has one type
                 return {};
             }
             if (existing->max_instances != max_allowed_server_instances &&
@@ -57,12 +62,13 @@ std::shared_ptr<listener> acquire_instance(const std::string& path, int max_inst
     auto created = std::make_shared<listener>();
     created->path = path;
     created->max_instances = max_instances;
+    created->type = type;
     // current_user_only: 0600 from the moment the file exists. Otherwise the umask decides, as
     // with .NET (docs/security.md).
     std::optional<mode_t> mode;
     if (options.current_user_only)
         mode = 0600;
-    created->fd = listen_at(path, mode, created->bound, ec);
+    created->fd = listen_at(path, mode, created->bound, ec, type);
     if (ec)
         return {};
     created->instances = 1;
@@ -112,9 +118,15 @@ struct server_state : pipe_state {
 namespace {
 
 std::shared_ptr<detail::server_state> make_server(std::string_view name, pipe_direction direction,
-                                                  int max_instances, const pipe_options& options) {
+                                                  int max_instances, transmission_mode mode,
+                                                  const pipe_options& options) {
     auto state = std::make_shared<detail::server_state>(std::string(name), direction, max_instances,
                                                         options);
+    if (mode != transmission_mode::byte && mode != transmission_mode::message)
+        throw pipe_error(errc::invalid_argument, name, "create server: unknown transmission mode");
+    const bool message = mode == transmission_mode::message;
+    state->transmission = mode;
+    state->read_mode = mode;
     if (max_instances != max_allowed_server_instances &&
         (max_instances < 1 || max_instances > max_server_instances_limit))
         throw pipe_error(errc::invalid_argument, name,
@@ -122,7 +134,13 @@ std::shared_ptr<detail::server_state> make_server(std::string_view name, pipe_di
                          "max_allowed_server_instances");
     state->path = pipe_path(name);
     std::error_code ec;
-    state->listen = detail::acquire_instance(state->path, max_instances, options, ec);
+    state->listen = detail::acquire_instance(state->path, max_instances,
+                                             message ? SOCK_SEQPACKET : SOCK_STREAM, options, ec);
+    if (ec == errc::invalid_argument)
+        throw pipe_error(ec, name,
+                         "create server at " + state->path +
+                             ": the existing instances of this name use the other transmission "
+                             "mode");
     if (ec)
         throw pipe_error(ec, name, "create server at " + state->path);
     return state;
@@ -137,7 +155,12 @@ detail::server_state& server(const pipe_stream& s, detail::pipe_state& base) {
 
 named_pipe_server::named_pipe_server(std::string_view name, pipe_direction direction,
                                      int max_instances, pipe_options options)
-    : pipe_stream(make_server(name, direction, max_instances, options)) {}
+    : pipe_stream(make_server(name, direction, max_instances, transmission_mode::byte, options)) {}
+
+named_pipe_server::named_pipe_server(std::string_view name, pipe_direction direction,
+                                     int max_instances, npipe::transmission_mode transmission_mode,
+                                     pipe_options options)
+    : pipe_stream(make_server(name, direction, max_instances, transmission_mode, options)) {}
 
 void named_pipe_server::wait_for_connection() {
     wait_for_connection(std::chrono::milliseconds(-1));
@@ -199,6 +222,13 @@ void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout,
             ::shutdown(fd.get(), SHUT_RD);
         s.conn = std::move(fd);
         s.broken = false;
+        s.eof = false;
+        if (s.transmission == transmission_mode::message) {
+            s.attach_message_channel(s.options.max_message_size, ec);
+            if (ec)
+                s.drop_connection();
+            return;
+        }
         ec.clear();
         return;
     }

@@ -12,6 +12,7 @@
 
 #include "npipe/errors.hpp"
 #include "pipe_state.hpp"
+#include "posix/local_socket.hpp"
 
 namespace npipe::detail {
 
@@ -33,6 +34,17 @@ void pipe_state::drop_connection() noexcept {
         ::shutdown(conn.get(), SHUT_RDWR);
     conn.reset();
     broken = false;
+}
+
+void pipe_state::attach_message_channel(std::size_t max_message_size,
+                                        std::error_code& ec) noexcept {
+    try {
+        messages = std::make_unique<message_channel>(
+            std::make_unique<seqpacket_transport>(conn.get()), max_message_size);
+        ec.clear();
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+    }
 }
 
 void pipe_state::close() noexcept {
