@@ -26,7 +26,7 @@ struct pipe_state {
     pipe_state& operator=(const pipe_state&) = delete;
 
     std::string name;
-    pipe_direction direction;
+    std::atomic<pipe_direction> direction;  ///< atomic: shutdown_write() may race a read
     fd_kind kind;
     unique_fd conn;                   ///< the connection (or pipe end); empty when not connected
     std::atomic<bool> broken{false};  ///< a write hit EPIPE: every later write fails at once
@@ -46,9 +46,11 @@ struct pipe_state {
     /// socket). Fails only when out of memory.
     void attach_message_channel(std::size_t max_message_size, std::error_code& ec) noexcept;
 
-    /// Drops the connection (shutting it down first so a blocked reader wakes) and, when
-    /// `for_good`, marks the pipe closed and wakes every wait on it. Thread-safe.
-    void drop_connection() noexcept;
+    /// Drops the connection; `end_for_everyone` shuts the socket down first, so a reader
+    /// blocked in another thread wakes and copies held by child processes end too.
+    void drop_connection(bool end_for_everyone = true) noexcept;
+    /// Marks the pipe closed, wakes every wait on it and shuts the connection down (the
+    /// descriptor stays allocated until destruction, see pipe_stream::close). Thread-safe.
     void close() noexcept;
 
     /// Blocks until `fd` is readable, the pipe is closed, or the deadline passes.

@@ -30,16 +30,20 @@ pipe_stream::~pipe_stream() {
 namespace {
 
 std::error_code check_readable(const detail::pipe_state& s) noexcept {
+    if (s.closed)
+        return errc::operation_aborted;
     if (!s.conn)
-        return s.closed ? errc::operation_aborted : errc::not_connected;
+        return errc::not_connected;
     if (s.direction == pipe_direction::out)
         return errc::wrong_direction;
     return {};
 }
 
 std::error_code check_writable(const detail::pipe_state& s) noexcept {
+    if (s.closed)
+        return errc::operation_aborted;
     if (!s.conn)
-        return s.closed ? errc::operation_aborted : errc::not_connected;
+        return errc::not_connected;
     if (s.direction == pipe_direction::in)
         return errc::wrong_direction;
     if (s.broken)
@@ -112,15 +116,15 @@ void pipe_stream::shutdown_write() {
 }
 
 bool pipe_stream::can_read() const noexcept {
-    return state_ && state_->conn && state_->direction != pipe_direction::out;
+    return state_ && state_->conn && !state_->closed && state_->direction != pipe_direction::out;
 }
 
 bool pipe_stream::can_write() const noexcept {
-    return state_ && state_->conn && state_->direction != pipe_direction::in;
+    return state_ && state_->conn && !state_->closed && state_->direction != pipe_direction::in;
 }
 
 bool pipe_stream::is_connected() const noexcept {
-    return state_ && state_->conn;
+    return state_ && state_->conn && !state_->closed;
 }
 
 npipe::transmission_mode pipe_stream::transmission_mode() const {
@@ -187,7 +191,7 @@ void pipe_stream::close() noexcept {
 }
 
 pipe_stream::native_handle_type pipe_stream::native_handle() const noexcept {
-    return state_ ? state_->conn.get() : -1;
+    return state_ && !state_->closed ? state_->conn.get() : -1;
 }
 
 const std::string& pipe_stream::pipe_name() const noexcept {

@@ -112,8 +112,12 @@ class pipe_stream {
     peer_credentials get_peer_credentials() const;
 
     /// Closes the pipe. Safe to call from another thread to wake a blocked
-    /// wait_for_connection, connect or read, which then fail with errc::operation_aborted
-    /// (read returns end of stream). Idempotent.
+    /// wait_for_connection or connect, which then fail with errc::operation_aborted, and a
+    /// blocked read or write on a named pipe (the read returns end of stream). The connection
+    /// ends at once for the peer; the descriptor itself is released when the object is
+    /// destroyed, so another thread's read never meets a reused descriptor number. (A read
+    /// blocked on an anonymous pipe ends when its writer closes: a FIFO cannot be woken.)
+    /// Idempotent.
     void close() noexcept;
 
     /// The file descriptor of the connection (-1 when there is none). Still owned by the pipe.

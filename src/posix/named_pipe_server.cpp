@@ -238,7 +238,7 @@ void named_pipe_server::disconnect() {
     auto& s = state();
     if (!s.conn)
         detail::throw_if(errc::not_connected, s.name, "disconnect");
-    s.drop_connection();
+    s.drop_connection(false);
 }
 
 std::string named_pipe_server::get_impersonation_user_name() const {

@@ -27,10 +27,12 @@ pipe_state::pipe_state(std::string name_, pipe_direction direction_, fd_kind kin
 
 pipe_state::~pipe_state() = default;
 
-void pipe_state::drop_connection() noexcept {
+void pipe_state::drop_connection(bool end_for_everyone) noexcept {
     // shutdown first: a thread blocked in read() on this descriptor returns 0 instead of
-    // sleeping on a descriptor number that may be reused after close.
-    if (conn && kind == fd_kind::socket)
+    // sleeping on a descriptor number that may be reused after close. It ends the connection
+    // for every process holding a copy, so a plain disconnect (a child may have the
+    // connection, as with `npipe serve -- CMD`) only closes ours.
+    if (end_for_everyone && conn && kind == fd_kind::socket)
         ::shutdown(conn.get(), SHUT_RDWR);
     conn.reset();
     broken = false;
@@ -52,7 +54,16 @@ void pipe_state::close() noexcept {
         return;
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
-    drop_connection();
+    // Another thread may be inside read() or write() on the socket right now: shutdown wakes it
+    // and ends the connection for the peer, while the descriptor itself stays allocated until
+    // the state is destroyed, so its number cannot be reused under that thread. A FIFO has no
+    // shutdown: closing it is the only way to let the peer see the end.
+    if (kind == fd_kind::socket) {
+        if (conn)
+            ::shutdown(conn.get(), SHUT_RDWR);
+    } else {
+        conn.reset();
+    }
     on_close();
 }
 
