@@ -16,6 +16,7 @@ void add_serve_command(CLI::App& app);    // serve.cpp: nc -l / inetd for pipes
 void add_connect_command(CLI::App& app);  // connect.cpp: nc for pipes
 void add_list_command(CLI::App& app);     // list.cpp: the pipes on this machine
 void add_anon_command(CLI::App& app);     // anon.cpp: anonymous pipes to child processes
+void add_chat_command(CLI::App& app);     // chat.cpp: message-mode chat (part 4)
 
 /// Starts a command for a subcommand (npipe::spawn); a failure to start becomes an
 /// exit_request with a shell's status: 127 when the program is not found, 126 otherwise.

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     npipe::cli::add_connect_command(app);
     npipe::cli::add_list_command(app);
     npipe::cli::add_anon_command(app);
+    npipe::cli::add_chat_command(app);
 
     try {
         app.parse(argc, argv);
