@@ -24,7 +24,10 @@ class named_pipe_server : public pipe_stream {
   public:
     /// max_instances: 1..254, or max_allowed_server_instances for no limit; the first instance's
     /// value is the limit for the name. Throws pipe_error (invalid_name, path_too_long,
-    /// name_in_use, all_instances_busy, not_a_socket, access_denied, invalid_argument).
+    /// name_in_use, all_instances_busy, not_a_socket, access_denied, invalid_argument); its
+    /// message says why when the path is unsafe: a directory on it that another user owns or
+    /// may write without the sticky bit, a symbolic link at the path, or another user's socket
+    /// there (never removed). See docs/security.md.
     explicit named_pipe_server(std::string_view name,
                                pipe_direction direction = pipe_direction::in_out,
                                int max_instances = 1, pipe_options options = {});
@@ -38,9 +41,12 @@ class named_pipe_server : public pipe_stream {
     named_pipe_server(std::string_view name, pipe_direction direction, int max_instances,
                       npipe::transmission_mode transmission_mode, pipe_options options = {});
 
-    /// Blocks until a client connects. A client refused by current_user_only is dropped before
-    /// it can exchange a byte and the wait goes on. Throws errc::already_connected when
-    /// connected, errc::operation_aborted when the server is closed from another thread.
+    /// Blocks until a client connects. A client refused by current_user_only or
+    /// pipe_options::accept_peer is dropped before it can exchange a byte and the wait goes on.
+    /// Out of descriptors (EMFILE/ENFILE), the wait neither fails nor spins: it pauses (5 ms,
+    /// doubling up to 200 ms) with the client left queued, and accepts it once a descriptor is
+    /// free. Throws errc::already_connected when connected, errc::operation_aborted when the
+    /// server is closed from another thread.
     void wait_for_connection();
     void wait_for_connection(std::error_code& ec) noexcept;
 

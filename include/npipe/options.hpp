@@ -1,9 +1,17 @@
 // npipe/options.hpp: the enums and option structs shared by every pipe type (.NET's names).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
 
 namespace npipe {
+
+struct peer_credentials;  // npipe/pipe_stream.hpp
+struct remote_options;    // npipe/remote_options.hpp
 
 /// Which way data flows, seen from the end that is being opened (.NET's PipeDirection).
 /// On a local pipe, `in` shuts down the socket's write side right after connecting and `out`
@@ -30,6 +38,23 @@ struct pipe_options {
     /// the socket file with mode 0600. Client: refuse a server owned by another uid.
     bool current_user_only = false;
 
+    /// Server: the socket file's permission bits (0..0777), for example 0660 to let a group in.
+    /// The file never exists with looser permissions than these, not even for an instant: the
+    /// mode is set on the socket before bind(2) and the umask's cut is given back afterwards.
+    /// When unset: 0600 with current_user_only, else the umask decides (as in .NET).
+    std::optional<mode_t> socket_mode;
+
+    /// Server: the socket file's group. The file is created readable by its owner only, given
+    /// to the group, and only then opened up to socket_mode, so no member of another group can
+    /// connect in between. Fails with errc::access_denied when we may not give files to it.
+    std::optional<gid_t> socket_group;
+
+    /// Server: decides, from the kernel's credentials of a client (SO_PEERCRED), whether it may
+    /// connect. Called in wait_for_connection right after accept, before a byte is read or
+    /// written; a refused client is closed (it reads end of stream) and the wait goes on for
+    /// the next one. Runs after the current_user_only check. An exception counts as a refusal.
+    std::function<bool(const peer_credentials&)> accept_peer;
+
     /// Server: fail with errc::name_in_use unless this is the first instance of the name.
     bool first_pipe_instance = false;
 
@@ -47,6 +72,11 @@ struct pipe_options {
     /// 64 MiB: large enough for bulk transfers, small enough that a reader that gathers
     /// whole messages is not made to buffer gigabytes by a peer.
     static constexpr std::size_t default_max_message_size = std::size_t{64} << 20;
+
+    /// Client of a pipe on another machine (through `npipe gateway`): the TLS settings and
+    /// token (npipe/remote_options.hpp, npipe::remote). Null: the system's CAs, no client
+    /// certificate, no token. Ignored for local pipes.
+    std::shared_ptr<const remote_options> remote;
 };
 
 }  // namespace npipe

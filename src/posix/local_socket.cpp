@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "npipe/errors.hpp"
+#include "npipe/pipe_stream.hpp"
 #include "pipe_state.hpp"
 
 namespace npipe::detail {
@@ -172,35 +173,152 @@ void unlink_if_same(const std::string& path, const struct stat& bound) noexcept 
         ::unlink(path.c_str());
 }
 
+namespace {
+
+std::string parent_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos)
+        return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The reason one directory lets another user swap what is inside it, or "".
+std::string directory_problem(const std::string& dir) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0)
+        return {};  // bind() will report a missing directory as it is
+    if (S_ISLNK(st.st_mode))
+        return {};  // a link's own bits mean nothing; the directory holding it is checked
+    if (st.st_uid != 0 && st.st_uid != ::geteuid())
+        return "directory " + dir + " belongs to uid " + std::to_string(st.st_uid) +
+               " (neither you nor root), who could replace the socket file";
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+        return "directory " + dir + " is writable by " +
+               ((st.st_mode & S_IWOTH) ? "all users" : "its group") +
+               " without the sticky bit, so another user could replace the socket file";
+    return {};
+}
+
+std::string ancestors_problem(std::string dir) {
+    for (;;) {
+        if (auto why = directory_problem(dir); !why.empty())
+            return why;
+        if (dir == "/" || dir == ".")
+            return {};
+        dir = parent_of(dir);
+    }
+}
+
+std::string owner_text(uid_t uid) {
+    return "uid " + std::to_string(uid);
+}
+
+}  // namespace
+
+std::string unsafe_directory_reason(const std::string& path) {
+    std::string dir = parent_of(path);
+    // The path as written: whoever may write a directory on it could swap a component (a link
+    // included). The path as resolved: where the file really goes.
+    if (auto why = ancestors_problem(dir); !why.empty())
+        return why;
+    if (char* real = ::realpath(dir.c_str(), nullptr)) {
+        std::string resolved = real;
+        std::free(real);
+        if (resolved != dir)
+            return ancestors_problem(resolved);
+    }
+    return {};
+}
+
+bool admit_peer(int fd, const pipe_options& options) noexcept {
+    if (!options.current_user_only && !options.accept_peer)
+        return true;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return false;
+    if (options.current_user_only && cred.uid != ::geteuid())
+        return false;
+    if (options.accept_peer) {
+        try {
+            return options.accept_peer(peer_credentials{cred.uid, cred.gid, cred.pid});
+        } catch (...) {
+            return false;
+        }
+    }
+    return true;
+}
+
 unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct stat& bound,
                     std::error_code& ec, int type) {
+    listen_spec spec;
+    spec.type = type;
+    spec.mode = mode;
+    std::string why;
+    return listen_at(path, spec, bound, ec, why);
+}
+
+unique_fd listen_at(const std::string& path, const listen_spec& spec, struct stat& bound,
+                    std::error_code& ec, std::string& why) {
+    why.clear();
     sockaddr_un addr;
     socklen_t len;
     if (!make_address(path, addr, len)) {
         ec = errc::path_too_long;
         return {};
     }
+    if (spec.mode && (*spec.mode & ~mode_t{0777})) {
+        ec = errc::invalid_argument;
+        why = "socket mode must be within 0777";
+        return {};
+    }
+    if (why = unsafe_directory_reason(path); !why.empty()) {
+        ec = errc::access_denied;
+        return {};
+    }
+    // With a group to give, the file starts as its owner's only: until chown it carries our own
+    // group, whose members must not get the group bits meant for another group.
+    std::optional<mode_t> first_mode = spec.mode;
+    if (spec.group)
+        first_mode = spec.mode ? (*spec.mode & 0700) : mode_t{0600};
     // A crashed server's file is removed and the bind retried; a few rounds cover a race with
     // another process doing the same, without looping forever against one that keeps winning.
     for (int attempt = 0; attempt < 4; ++attempt) {
-        unique_fd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        unique_fd fd(::socket(AF_UNIX, spec.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         if (!fd) {
             ec = errno_code(errno);
             return {};
         }
         // Linux creates the socket file with the socket inode's mode minus the umask, so the
-        // file never exists with looser permissions than `mode`, not even for an instant.
-        if (mode)
-            ::fchmod(fd.get(), *mode);
+        // file never exists with looser permissions than `first_mode`, not even for an instant.
+        if (first_mode)
+            ::fchmod(fd.get(), *first_mode);
         if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0) {
             if (::lstat(path.c_str(), &bound) != 0) {
                 ec = errno_code(errno);
                 return {};
             }
+            // The directories are ours, root's or sticky, so nobody else can swap the file
+            // between bind and these calls.
+            if (spec.group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *spec.group) != 0) {
+                ec = errno_code(errno);
+                why = "cannot give the socket file to group " + std::to_string(*spec.group) +
+                      " (a non-root user may only use groups it belongs to)";
+                unlink_if_same(path, bound);
+                return {};
+            }
             // The umask may have taken bits the caller asked for; give them back exactly.
-            if (mode && (bound.st_mode & 07777) != *mode) {
-                ::chmod(path.c_str(), *mode);
-                bound.st_mode = (bound.st_mode & ~07777) | *mode;
+            auto wanted = spec.group ? std::optional<mode_t>(spec.mode.value_or(0660)) : spec.mode;
+            if (wanted && ((bound.st_mode & 07777) != *wanted || spec.group)) {
+                if (::chmod(path.c_str(), *wanted) != 0) {
+                    ec = errno_code(errno);
+                    unlink_if_same(path, bound);
+                    return {};
+                }
+            }
+            if (::lstat(path.c_str(), &bound) != 0) {
+                ec = errno_code(errno);
+                return {};
             }
             if (::listen(fd.get(), SOMAXCONN) != 0) {
                 ec = errno_code(errno);
@@ -221,11 +339,26 @@ unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct 
             ec = errno_code(errno);
             return {};
         }
-        if (!S_ISSOCK(existing.st_mode)) {
+        if (S_ISLNK(existing.st_mode)) {
             ec = errc::not_a_socket;
+            why = "a symbolic link is at " + path + " (owned by " + owner_text(existing.st_uid) +
+                  "); npipe neither follows nor removes it";
             return {};
         }
-        if (is_live_socket(path, existing)) {
+        if (!S_ISSOCK(existing.st_mode)) {
+            ec = errc::not_a_socket;
+            why = "a file that is not a socket is at " + path + "; npipe does not remove it";
+            return {};
+        }
+        bool live = is_live_socket(path, existing);
+        if (existing.st_uid != ::geteuid()) {
+            ec = live ? std::error_code(errc::name_in_use) : std::error_code(errc::access_denied);
+            why = std::string(live ? "a server" : "a stale socket") + " of " +
+                  owner_text(existing.st_uid) + " is at " + path +
+                  "; npipe never removes another user's socket";
+            return {};
+        }
+        if (live) {
             ec = errc::name_in_use;
             return {};
         }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "framing/message_channel.hpp"
+#include "npipe/options.hpp"
 #include "posix/unique_fd.hpp"
 
 namespace npipe::detail {
@@ -28,6 +29,32 @@ std::string temp_directory();
 /// `type` is SOCK_STREAM (byte-mode pipes) or SOCK_SEQPACKET (message-mode pipes).
 unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct stat& bound,
                     std::error_code& ec, int type = SOCK_STREAM);
+
+/// What listen_at creates: the socket type and the file's permissions.
+struct listen_spec {
+    int type = SOCK_STREAM;      ///< SOCK_SEQPACKET for message-mode pipes
+    std::optional<mode_t> mode;  ///< permission bits; none: the umask decides
+    std::optional<gid_t> group;  ///< the file's group; none: the creator's (or the dir's)
+};
+
+/// listen_at with a group, and `why` set to a sentence for the user when it fails for a reason
+/// the error code alone does not tell (which directory is unsafe, who owns the socket there).
+///
+/// Refuses paths another user could tamper with: every directory on the way (as written and
+/// as resolved) must belong to us or root and must not be writable by group or others unless
+/// it is sticky (errc::access_denied). At the path itself: a symbolic link or any other
+/// non-socket is refused (errc::not_a_socket), a socket owned by another user is never removed
+/// (errc::access_denied when stale, errc::name_in_use when live). Nothing but `path` is ever
+/// unlinked, and only when it is a stale socket of ours.
+unique_fd listen_at(const std::string& path, const listen_spec& spec, struct stat& bound,
+                    std::error_code& ec, std::string& why);
+
+/// Why the directories leading to `path` let another user replace a file there ("" when safe).
+std::string unsafe_directory_reason(const std::string& path);
+
+/// Whether the client connected on `fd` may stay: its credentials (SO_PEERCRED) pass
+/// current_user_only and accept_peer. False when the credentials cannot be read.
+bool admit_peer(int fd, const pipe_options& options) noexcept;
 
 /// Removes the socket file at path if it is still the one described by `bound`.
 void unlink_if_same(const std::string& path, const struct stat& bound) noexcept;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -37,7 +38,8 @@ std::unordered_map<std::string, std::weak_ptr<listener>>& registry() {
 }
 
 std::shared_ptr<listener> acquire_instance(const std::string& path, int max_instances, int type,
-                                           const pipe_options& options, std::error_code& ec) {
+                                           const pipe_options& options, std::error_code& ec,
+                                           std::string& why) {
     std::lock_guard lock(registry_mutex);
     auto& map = registry();
     if (auto it = map.find(path); it != map.end()) {
@@ -63,12 +65,15 @@ std::shared_ptr<listener> acquire_instance(const std::string& path, int max_inst
     created->path = path;
     created->max_instances = max_instances;
     created->type = type;
-    // current_user_only: 0600 from the moment the file exists. Otherwise the umask decides, as
-    // with .NET (docs/security.md).
-    std::optional<mode_t> mode;
-    if (options.current_user_only)
-        mode = 0600;
-    created->fd = listen_at(path, mode, created->bound, ec, type);
+    // current_user_only: 0600 from the moment the file exists unless a mode is given. Otherwise
+    // the umask decides, as with .NET (docs/security.md).
+    listen_spec spec;
+    spec.type = type;
+    spec.mode = options.socket_mode;
+    if (!spec.mode && options.current_user_only)
+        spec.mode = 0600;
+    spec.group = options.socket_group;
+    created->fd = listen_at(path, spec, created->bound, ec, why);
     if (ec)
         return {};
     created->instances = 1;
@@ -134,15 +139,17 @@ std::shared_ptr<detail::server_state> make_server(std::string_view name, pipe_di
                          "max_allowed_server_instances");
     state->path = pipe_path(name);
     std::error_code ec;
-    state->listen = detail::acquire_instance(state->path, max_instances,
-                                             message ? SOCK_SEQPACKET : SOCK_STREAM, options, ec);
+    std::string why;
+    state->listen = detail::acquire_instance(
+        state->path, max_instances, message ? SOCK_SEQPACKET : SOCK_STREAM, options, ec, why);
     if (ec == errc::invalid_argument)
         throw pipe_error(ec, name,
                          "create server at " + state->path +
                              ": the existing instances of this name use the other transmission "
                              "mode");
     if (ec)
-        throw pipe_error(ec, name, "create server at " + state->path);
+        throw pipe_error(ec, name,
+                         "create server at " + state->path + (why.empty() ? "" : " (" + why + ")"));
     return state;
 }
 
@@ -197,6 +204,12 @@ void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout,
     std::optional<std::chrono::steady_clock::time_point> deadline;
     if (timeout.count() >= 0)
         deadline = std::chrono::steady_clock::now() + timeout;
+    // Out of descriptors, accept fails and leaves the client queued, so the listening socket
+    // stays readable: polling it again at once would spin. Pause instead, doubling up to a cap,
+    // and take the client when descriptors are free again.
+    constexpr auto first_pause = std::chrono::milliseconds(5);
+    constexpr auto longest_pause = std::chrono::milliseconds(200);
+    auto pause = first_pause;
     for (;;) {
         if ((ec = s.wait_readable(listen->fd.get(), deadline)))
             return;
@@ -205,16 +218,27 @@ void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout,
             // Another instance took the client, or it gave up before we got to it.
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                auto until = std::chrono::steady_clock::now() + pause;
+                if (deadline && *deadline < until)
+                    until = *deadline;
+                if (s.sleep_until(until)) {
+                    ec = errc::operation_aborted;
+                    return;
+                }
+                if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+                    ec = errc::timed_out;
+                    return;
+                }
+                pause = std::min(pause * 2, longest_pause);
+                continue;
+            }
             ec = detail::errno_code(errno);
             return;
         }
-        if (s.options.current_user_only) {
-            ucred cred{};
-            socklen_t len = sizeof cred;
-            if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-                cred.uid != ::geteuid())
-                continue;  // refused before a byte moved; keep waiting for an allowed client
-        }
+        pause = first_pause;
+        if (!detail::admit_peer(fd.get(), s.options))
+            continue;  // refused before a byte moved; keep waiting for an allowed client
         detail::set_buffer_sizes(fd.get(), s.options.in_buffer_size, s.options.out_buffer_size);
         if (s.direction == pipe_direction::in)
             ::shutdown(fd.get(), SHUT_WR);

@@ -1,5 +1,6 @@
 // `npipe connect NAME`: netcat's client for pipes.
 #include <chrono>
+#include <iostream>
 
 #include "commands.hpp"
 #include "npipe/named_pipe_client.hpp"
@@ -12,6 +13,7 @@ void add_connect_command(CLI::App& app) {
     static std::string server = ".";
     static int timeout_ms = -1;
     static bool current_user_only = false;
+    static bool retry = false;
     auto* cmd = app.add_subcommand(
         "connect", "Connect to a pipe; copy stdin to it and it to stdout until both ends are done");
     cmd->add_option("NAME", name, "Pipe name (a simple name, or a socket path starting with /)")
@@ -20,13 +22,24 @@ void add_connect_command(CLI::App& app) {
     cmd->add_option("--timeout", timeout_ms,
                     "Give up after MS milliseconds without a server (default: wait for one)");
     cmd->add_flag("--current-user-only", current_user_only, "Refuse a server run by another user");
+    cmd->add_flag("--retry", retry,
+                  "When the server goes away before our input ends, wait for it to come back "
+                  "(a restarted server) and go on; input read but not yet sent is kept");
     cmd->callback([] {
         pipe_options options;
         options.current_user_only = current_user_only;
-        named_pipe_client pipe(server, name, pipe_direction::in_out, options);
-        pipe.connect(std::chrono::milliseconds(timeout_ms));
-        if (int status = relay(pipe))
-            throw exit_request{status, ""};
+        std::vector<std::byte> carry;
+        for (;;) {
+            named_pipe_client pipe(server, name, pipe_direction::in_out, options);
+            pipe.connect(std::chrono::milliseconds(timeout_ms));
+            auto outcome = relay(pipe, 0, 1, {}, &carry);
+            if (!retry || outcome.finished) {
+                if (outcome.status)
+                    throw exit_request{outcome.status, ""};
+                return;
+            }
+            std::cerr << "npipe: pipe '" << name << "': the server went away; reconnecting\n";
+        }
     });
 }
 

@@ -1,6 +1,10 @@
 // `npipe serve NAME`: netcat's listener for pipes, or with `-- CMD` an inetd that runs CMD for
 // every client with the pipe as its stdin and stdout.
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <algorithm>
@@ -9,6 +13,7 @@
 #include <iostream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -36,8 +41,62 @@ int parse_instances(const std::string& text) {
     return n;
 }
 
-// Ends `npipe serve -- CMD` cleanly on SIGINT / SIGTERM: a thread waits for them (blocked in every
-// other thread), closes the server, which aborts its wait, and stops the children. The
+mode_t parse_mode(const std::string& text) {
+    std::size_t used = 0;
+    unsigned long mode = 01000;
+    try {
+        mode = std::stoul(text, &used, 8);
+    } catch (const std::exception&) {
+    }
+    if (text.empty() || used != text.size() || mode > 0777)
+        throw CLI::ValidationError(
+            "--mode", "expected octal permission bits such as 660, got '" + text + "'");
+    return static_cast<mode_t>(mode);
+}
+
+// A number, or a name looked up with `lookup` (getpwnam / getgrnam).
+template <typename Lookup>
+unsigned parse_id(const std::string& flag, const std::string& text, Lookup lookup) {
+    std::size_t used = 0;
+    unsigned long id = 0;
+    try {
+        id = std::stoul(text, &used, 10);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (!text.empty() && used == text.size() && id < 0xffffffffUL)
+        return static_cast<unsigned>(id);
+    if (auto found = lookup(text))
+        return *found;
+    throw CLI::ValidationError(flag, "no such user or group: '" + text + "'");
+}
+
+std::optional<unsigned> user_id(const std::string& name) {
+    if (passwd* p = ::getpwnam(name.c_str()))
+        return p->pw_uid;
+    return std::nullopt;
+}
+
+std::optional<unsigned> group_id(const std::string& name) {
+    if (group* g = ::getgrnam(name.c_str()))
+        return g->gr_gid;
+    return std::nullopt;
+}
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>(ms.count() % 1000 * 1000);
+    return tv;
+}
+
+std::chrono::milliseconds seconds_flag(double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
+}
+
+// Ends `npipe serve` (plain or -- CMD) cleanly on SIGINT / SIGTERM: a thread waits for them
+// (blocked in every other thread), closes the server, which aborts its wait or relay, and stops
+// the children. The
 // destructor stops the thread on every way out of the serve loop, exceptions included.
 class stop_watcher {
   public:
@@ -95,6 +154,12 @@ void add_serve_command(CLI::App& app) {
     static std::string instances_text = "1";
     static bool current_user_only = false;
     static bool once = false;
+    static std::string mode_text;
+    static std::string group_text;
+    static std::vector<std::string> allow_uids_text;
+    static std::vector<std::string> allow_gids_text;
+    static double idle_timeout_s = 0;
+    static double write_timeout_s = 0;
     static std::vector<std::string> command;
     auto* cmd = app.add_subcommand(
         "serve",
@@ -108,21 +173,70 @@ void add_serve_command(CLI::App& app) {
     cmd->add_flag("--current-user-only", current_user_only,
                   "Socket mode 0600, and refuse clients run by another user");
     cmd->add_flag("--once", once, "With CMD: serve one client, then exit with CMD's status");
+    cmd->add_option("--mode", mode_text,
+                    "Socket file permissions in octal (e.g. 660), set from the file's creation");
+    cmd->add_option("--group", group_text,
+                    "Socket file group (name or number); the file is never open to another group");
+    cmd->add_option("--allow-uid", allow_uids_text,
+                    "Accept only clients run by this user (name or number; repeatable; with "
+                    "--allow-gid, either matching admits)")
+        ->allow_extra_args(false);
+    cmd->add_option("--allow-gid", allow_gids_text,
+                    "Accept only clients whose primary group is this (name or number; repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_option("--idle-timeout", idle_timeout_s,
+                    "Close a client after SEC seconds in which nothing moved (with CMD: CMD's "
+                    "reads of the pipe fail after SEC seconds without data)");
+    cmd->add_option("--write-timeout", write_timeout_s,
+                    "Close a client that reads nothing for SEC seconds while we write to it (with "
+                    "CMD: CMD's writes to the pipe fail after SEC seconds without progress)");
     cmd->add_option("CMD", command, "Command to run for each client (after --)");
     cmd->callback([] {
         int instances = parse_instances(instances_text);
         pipe_options options;
         options.current_user_only = current_user_only;
+        if (!mode_text.empty())
+            options.socket_mode = parse_mode(mode_text);
+        if (!group_text.empty())
+            options.socket_group = parse_id("--group", group_text, group_id);
+        std::set<uid_t> allow_uids;
+        std::set<gid_t> allow_gids;
+        for (auto& u : allow_uids_text)
+            allow_uids.insert(parse_id("--allow-uid", u, user_id));
+        for (auto& g : allow_gids_text)
+            allow_gids.insert(parse_id("--allow-gid", g, group_id));
+        if (!allow_uids.empty() || !allow_gids.empty()) {
+            options.accept_peer = [allow_uids, allow_gids](const peer_credentials& peer) {
+                if (allow_uids.count(peer.uid) || allow_gids.count(peer.gid))
+                    return true;
+                std::cerr << "npipe: refused a client (uid " << peer.uid << ", gid " << peer.gid
+                          << ", pid " << peer.pid << ")\n";
+                return false;
+            };
+        }
+        if (idle_timeout_s < 0 || write_timeout_s < 0)
+            throw CLI::ValidationError("--idle-timeout/--write-timeout", "must not be negative");
+        relay_options limits;
+        limits.idle_timeout = seconds_flag(idle_timeout_s);
+        limits.write_timeout = seconds_flag(write_timeout_s);
         named_pipe_server server(name, pipe_direction::in_out, instances, options);
+        // SIGINT / SIGTERM close the server: the wait or the relay ends, clients read end of
+        // stream, and the socket file is removed as the server is destroyed.
+        stop_watcher watcher(server);
 
         if (command.empty()) {
-            server.wait_for_connection();
-            if (int status = relay(server))
-                throw exit_request{status, ""};
+            std::error_code ec;
+            server.wait_for_connection(ec);
+            if (ec == errc::operation_aborted)
+                return;
+            if (ec)
+                throw pipe_error(ec, name, "wait for connection");
+            auto outcome = relay(server, 0, 1, limits, nullptr);
+            if (outcome.status && !watcher.stopping())
+                throw exit_request{outcome.status, ""};
             return;
         }
 
-        stop_watcher watcher(server);
         std::list<child_process> children;
         // Reaps the children that have ended; with `block`, first waits for one to end.
         auto reap = [&](bool block) {
@@ -160,6 +274,16 @@ void add_serve_command(CLI::App& app) {
                 break;
             if (ec)
                 throw pipe_error(ec, name, "wait for connection");
+            // CMD owns the connection: the timeouts become the socket's own (shared with the
+            // child's descriptor), so CMD's blocking reads and writes fail after them.
+            if (limits.idle_timeout.count() > 0) {
+                auto tv = to_timeval(limits.idle_timeout);
+                ::setsockopt(server.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            }
+            if (limits.write_timeout.count() > 0) {
+                auto tv = to_timeval(limits.write_timeout);
+                ::setsockopt(server.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            }
             process_options io;
             io.stdin_fd = io.stdout_fd = server.native_handle();
             auto& child = children.emplace_back(spawn_command(command, io));
