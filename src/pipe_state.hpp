@@ -64,6 +64,11 @@ struct pipe_state {
     /// Hook for subclasses: release what close() should release (server instances, ...).
     virtual void on_close() noexcept {}
 
+    /// Hook for subclasses whose connection is relayed (remote pipes): why the stream ended, when
+    /// it ended in an error the relay saw (a dead network) rather than the peer's close.
+    /// Consulted only at end of stream.
+    virtual std::error_code end_of_stream_error() const noexcept { return {}; }
+
   private:
     unique_fd wake_;  ///< eventfd signalled by close(); polled beside every blocking wait
 };

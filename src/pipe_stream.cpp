@@ -60,8 +60,11 @@ std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) 
     if (s.messages) [[unlikely]]
         return s.messages->read(buffer, s.read_mode.load(std::memory_order_relaxed), ec);
     auto n = detail::read_some(s.conn.get(), buffer, ec);
-    if (n == 0 && !ec && !buffer.empty()) [[unlikely]]
+    if (n == 0 && !ec && !buffer.empty()) [[unlikely]] {
+        if ((ec = s.end_of_stream_error()))
+            return 0;
         s.eof = true;
+    }
     return n;
 }
 

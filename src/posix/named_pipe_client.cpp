@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
 #include "pipe_state.hpp"
 #include "posix/local_socket.hpp"
+#include "remote/connector.hpp"
 
 namespace npipe {
 namespace detail {
@@ -22,7 +24,26 @@ struct client_state : pipe_state {
     }
     pipe_options options;
     std::string path;
+    std::string server;  ///< another machine's name: the pipe is reached through its gateway
+    std::shared_ptr<remote_link> link;
+    std::string why;  ///< remote connects: what went wrong, for the exception's message
+
+    std::error_code end_of_stream_error() const noexcept override {
+        return link ? link->failure() : std::error_code();
+    }
 };
+
+namespace {
+std::atomic<remote_connect_fn> registered_connector{nullptr};
+}
+
+void set_remote_connector(remote_connect_fn connector) noexcept {
+    registered_connector.store(connector);
+}
+
+remote_connect_fn remote_connector() noexcept {
+    return registered_connector.load();
+}
 
 }  // namespace detail
 
@@ -38,10 +59,19 @@ bool is_local_server(std::string_view server) {
 std::shared_ptr<detail::client_state> make_client(std::string_view server, std::string_view name,
                                                   pipe_direction direction,
                                                   const pipe_options& options) {
-    if (!is_local_server(server))
-        throw pipe_error(
-            errc::not_supported, name,
-            "connect to server '" + std::string(server) + "': remote pipes are not supported yet");
+    if (!is_local_server(server)) {
+        if (!detail::remote_connector())
+            throw pipe_error(errc::not_supported, name,
+                             "connect to server '" + std::string(server) +
+                                 "': remote pipes need npipe::remote (link it and call "
+                                 "npipe::enable_remote_pipes())");
+        if (name.empty() || name.find('/') != std::string_view::npos || name.size() > 255)
+            throw pipe_error(errc::invalid_name, name, "open a remote pipe");
+        auto state = std::make_shared<detail::client_state>(std::string(name), direction, options);
+        state->server = std::string(server);
+        state->path = "//" + state->server + "/pipe/" + std::string(name);
+        return state;
+    }
     auto state = std::make_shared<detail::client_state>(std::string(name), direction, options);
     state->path = pipe_path(name);
     return state;
@@ -96,7 +126,9 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout) {
         detail::throw_if(ec, pipe_name(),
                          "connect: no server at " + socket_path() + " within " +
                              std::to_string(timeout.count()) + " ms");
-    detail::throw_if(ec, pipe_name(), "connect to " + socket_path());
+    const auto& why = static_cast<const detail::client_state&>(state()).why;
+    detail::throw_if(ec, pipe_name(),
+                     "connect to " + socket_path() + (why.empty() ? "" : ": ") + why);
 }
 
 void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
@@ -115,7 +147,17 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
     auto backoff = std::chrono::milliseconds(1);
     detail::unique_fd fd;
     bool message = false;
-    for (;;) {
+    if (!s.server.empty()) [[unlikely]] {
+        s.why.clear();
+        auto remote = detail::remote_connector()(s.server, s.name, s.direction, s.options, deadline,
+                                                 ec, s.why);
+        if (ec)
+            return;
+        fd = std::move(remote.fd);
+        message = remote.message;
+        s.link = std::move(remote.link);
+    }
+    while (!fd) {
         if (s.closed) {
             ec = errc::operation_aborted;
             return;
@@ -160,7 +202,7 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
             backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
         }
     }
-    if (s.options.current_user_only) {
+    if (s.options.current_user_only && s.server.empty()) {
         ucred cred{};
         socklen_t len = sizeof cred;
         if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||

@@ -1,0 +1,355 @@
+#include "npipe/gateway.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <unordered_set>
+
+#include "npipe/errors.hpp"
+#include "npipe/pipe_name.hpp"
+#include "posix/local_socket.hpp"
+#include "remote/address.hpp"
+#include "remote/pump.hpp"
+#include "remote/remote_protocol.hpp"
+#include "remote/tls.hpp"
+
+namespace npipe {
+
+using namespace detail::remote;
+
+std::string read_token_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw pipe_error(std::error_code(errno ? errno : ENOENT, std::system_category()), "",
+                         "read token file " + path);
+    std::ostringstream content;
+    content << in.rdbuf();
+    std::string token = content.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
+                              token.back() == '\t'))
+        token.pop_back();
+    if (token.empty())
+        throw pipe_error(errc::invalid_argument, "", "read token file " + path + ": it is empty");
+    if (token.size() > max_token)
+        throw pipe_error(
+            errc::invalid_argument, "",
+            "read token file " + path + ": longer than " + std::to_string(max_token) + " bytes");
+    return token;
+}
+
+namespace {
+
+using digest = std::array<unsigned char, 32>;
+
+digest sha256(std::string_view s) {
+    digest d{};
+    unsigned int len = 0;
+    EVP_Digest(s.data(), s.size(), d.data(), &len, EVP_sha256(), nullptr);
+    return d;
+}
+
+}  // namespace
+
+struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
+    struct connection;
+
+    gateway_options options;
+    digest token_digest{};
+    std::unordered_set<connection*> connections;  // outlives io (declared first)
+    ssl_ctx_ptr ctx;
+    asio::io_context io{1};
+    asio::ip::tcp::acceptor acceptor{io};
+    bool stopping = false;
+    std::once_flag stop_once;
+
+    void log(const std::string& line) {
+        if (options.log)
+            options.log(line);
+    }
+
+    void accept();
+};
+
+struct gateway::impl::connection : std::enable_shared_from_this<connection> {
+    connection(impl& g, asio::ip::tcp::socket socket, ssl_ptr ssl)
+        : gw(g),
+          tls(std::make_shared<tls_socket>(std::move(socket), std::move(ssl))),
+          timer(gw.io) {
+        std::error_code ec;
+        auto ep = tls->socket().remote_endpoint(ec);
+        peer = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+        gw.connections.insert(this);
+    }
+    ~connection() { gw.connections.erase(this); }
+
+    impl& gw;
+    std::shared_ptr<tls_socket> tls;
+    asio::steady_timer timer;
+    std::string peer;
+    std::array<std::byte, request_header_size + max_pipe_name + max_token> request_bytes{};
+    std::size_t have = 0;
+    std::array<std::byte, answer_size> answer_bytes{};
+    std::shared_ptr<pump> forwarding;
+    bool answered = false;
+
+    void start() {
+        timer.expires_after(gw.options.handshake_timeout);
+        timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
+            if (!ec && !self->answered) {
+                self->gw.log(self->peer + ": dropped: no request within the handshake timeout");
+                self->close();
+            }
+        });
+        tls->async_ssl([this] { return SSL_accept(tls->ssl()); },
+                       [this](int result, int error) {
+                           if (result <= 0) {
+                               std::string why;
+                               auto ec = tls->failure(error, &why);
+                               gw.log(peer + ": refused: TLS handshake failed: " +
+                                      (why.empty() ? ec.message() : why));
+                               close();
+                               return;
+                           }
+                           read_request();
+                       },
+                       shared_from_this());
+    }
+
+    void close() {
+        timer.cancel();
+        std::error_code ignored;
+        tls->socket().shutdown(asio::socket_base::shutdown_both, ignored);
+        tls->socket().close(ignored);
+    }
+
+    void read_request() {
+        std::size_t want = request_header_size - std::min(have, request_header_size);
+        if (want == 0) {
+            std::size_t name = std::size_t(request_bytes[6]) | std::size_t(request_bytes[7]) << 8;
+            std::size_t token = std::size_t(request_bytes[8]) | std::size_t(request_bytes[9]) << 8;
+            want = request_header_size + name + token - have;
+        }
+        tls->async_ssl(
+            [this, want] {
+                return SSL_read(tls->ssl(), request_bytes.data() + have, static_cast<int>(want));
+            },
+            [this](int n, int error) {
+                if (n <= 0) {
+                    gw.log(peer + ": dropped: " + tls->failure(error).message() +
+                           " before the request was complete");
+                    close();
+                    return;
+                }
+                have += static_cast<std::size_t>(n);
+                request r;
+                std::size_t consumed = 0;
+                status why = status::bad_request;
+                switch (parse_request(std::span(request_bytes.data(), have), r, consumed, why)) {
+                    case parse_result::need_more:
+                        read_request();
+                        return;
+                    case parse_result::invalid:
+                        refuse(why, "malformed request");
+                        return;
+                    case parse_result::done:
+                        handle(r);
+                        return;
+                }
+            },
+            shared_from_this());
+    }
+
+    void handle(const request& r) {
+        const std::string who = peer + " for '" + r.pipe_name + "'";
+        if (gw.stopping)
+            return refuse(status::shutting_down, who);
+        if (!gw.options.token.empty() &&
+            CRYPTO_memcmp(sha256(r.token).data(), gw.token_digest.data(), 32) != 0)
+            return refuse(status::bad_token, who);
+        if (std::find(gw.options.allow.begin(), gw.options.allow.end(), r.pipe_name) ==
+            gw.options.allow.end())
+            return refuse(status::not_allowed, who);
+        std::string path;
+        try {
+            path = pipe_path(r.pipe_name);
+        } catch (const std::exception&) {
+            return refuse(status::bad_request, who);
+        }
+        std::error_code ec;
+        bool message = false;
+        auto fd = detail::connect_once(path, ec, SOCK_STREAM);
+        if (ec == std::error_code(EPROTOTYPE, std::system_category())) {
+            fd = detail::connect_once(path, ec, SOCK_SEQPACKET);
+            message = true;
+        }
+        if (ec) {
+            int e = ec.category() == std::system_category() ? ec.value() : 0;
+            return refuse(e == ENOENT || e == ECONNREFUSED || e == ENOTDIR ? status::unknown_pipe
+                          : e == EAGAIN                                    ? status::pipe_busy
+                                                                           : status::gateway_error,
+                          who + " (" + ec.message() + ")");
+        }
+        auto local = std::make_shared<asio::generic::stream_protocol::socket>(gw.io);
+        local->assign(asio::generic::stream_protocol(AF_UNIX, 0), fd.release(), ec);
+        if (ec)
+            return refuse(status::gateway_error, who);
+        send_answer({protocol_version, status::ok, message}, [this, who, message, local]() mutable {
+            gw.log(who + ": forwarding (" + (message ? "message" : "byte") + " mode)");
+            pump_settings settings;
+            settings.buffer_size = std::max<std::size_t>(gw.options.buffer_size, 64 * 1024);
+            settings.record_size = message ? detail::max_seqpacket_record : 0;
+            settings.idle_timeout = gw.options.idle_timeout;
+            forwarding = std::make_shared<pump>(
+                tls, std::move(*local), settings,
+                [self = shared_from_this(), who](std::error_code ec) {
+                    self->gw.log(who + ": ended" + (ec ? ": " + ec.message() : std::string()));
+                });
+            forwarding->start();
+        });
+    }
+
+    void refuse(status why, const std::string& who) {
+        gw.log(who + ": refused: " + describe(why));
+        send_answer({protocol_version, why, false}, [this] {
+            tls->async_ssl([this] { return SSL_shutdown(tls->ssl()); },
+                           [this](int, int) { close(); }, shared_from_this());
+        });
+    }
+
+    void send_answer(const answer& a, std::function<void()> then) {
+        answered = true;
+        timer.cancel();
+        answer_bytes = encode_answer(a);
+        tls->async_ssl(
+            [this] {
+                return SSL_write(tls->ssl(), answer_bytes.data(),
+                                 static_cast<int>(answer_bytes.size()));
+            },
+            [this, then = std::move(then)](int n, int error) mutable {
+                if (n != static_cast<int>(answer_size)) {
+                    gw.log(peer +
+                           ": dropped: sending the answer: " + tls->failure(error).message());
+                    close();
+                    return;
+                }
+                then();
+            },
+            shared_from_this());
+    }
+
+    void stop() {
+        if (forwarding)
+            forwarding->stop(errc::operation_aborted);
+    }
+};
+
+void gateway::impl::accept() {
+    acceptor.async_accept(
+        [self = shared_from_this()](const std::error_code& ec, asio::ip::tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || self->stopping)
+                return;
+            if (!ec) {
+                std::error_code ignored;
+                socket.non_blocking(true, ignored);
+                set_dead_peer_timeout(socket.native_handle(), self->options.dead_peer_timeout);
+                ssl_ptr ssl(SSL_new(self->ctx.get()));
+                if (ssl && attach_socket(ssl.get(), socket.native_handle())) {
+                    std::make_shared<connection>(*self, std::move(socket), std::move(ssl))->start();
+                } else {
+                    self->log("dropped a client: " + take_ssl_errors());
+                }
+            } else {
+                self->log("accept: " + ec.message());  // EMFILE and the like: go on with the rest
+            }
+            self->accept();
+        });
+}
+
+gateway::gateway(gateway_options options) : impl_(std::make_shared<impl>()) {
+    auto& g = *impl_;
+    g.options = std::move(options);
+    auto fail = [](const std::string& what) {
+        throw pipe_error(errc::invalid_argument, "", "gateway: " + what);
+    };
+    if (g.options.client_ca_file.empty() && g.options.token.empty())
+        fail("clients must be authenticated: give a client CA (mutual TLS), a token, or both");
+    if (g.options.cert_file.empty() || g.options.key_file.empty())
+        fail("a certificate and its private key are required");
+    if (g.options.token.size() > max_token)
+        fail("the token is longer than " + std::to_string(max_token) + " bytes");
+    if (!g.options.token.empty())
+        g.token_digest = sha256(g.options.token);
+    std::string why;
+    g.ctx = make_tls13_context(true, why);
+    if (!g.ctx)
+        fail(why);
+    if (SSL_CTX_use_certificate_chain_file(g.ctx.get(), g.options.cert_file.c_str()) != 1)
+        fail("load certificate " + g.options.cert_file + ": " + take_ssl_errors());
+    if (SSL_CTX_use_PrivateKey_file(g.ctx.get(), g.options.key_file.c_str(), SSL_FILETYPE_PEM) !=
+            1 ||
+        SSL_CTX_check_private_key(g.ctx.get()) != 1)
+        fail("load private key " + g.options.key_file + ": " + take_ssl_errors());
+    if (!g.options.client_ca_file.empty()) {
+        if (SSL_CTX_load_verify_locations(g.ctx.get(), g.options.client_ca_file.c_str(), nullptr) !=
+            1)
+            fail("load client CA " + g.options.client_ca_file + ": " + take_ssl_errors());
+        SSL_CTX_set_verify(g.ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+    auto ep = parse_host_port(g.options.listen, default_port);
+    if (!ep)
+        fail("listen address '" + g.options.listen + "' is not ADDR:PORT");
+    std::error_code ec;
+    auto address = asio::ip::make_address(ep->host, ec);
+    if (ec)
+        fail("listen address '" + ep->host + "' is not an IP address");
+    asio::ip::tcp::endpoint endpoint(address, ep->port);
+    g.acceptor.open(endpoint.protocol(), ec);
+    if (!ec)
+        g.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec)
+        g.acceptor.bind(endpoint, ec);
+    if (!ec)
+        g.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        throw pipe_error(ec, "", "gateway: listen on " + g.options.listen);
+}
+
+gateway::~gateway() {
+    stop();
+}
+
+std::uint16_t gateway::port() const noexcept {
+    std::error_code ec;
+    auto ep = impl_->acceptor.local_endpoint(ec);
+    return ec ? 0 : ep.port();
+}
+
+void gateway::run() {
+    impl_->accept();
+    impl_->io.run();
+}
+
+void gateway::stop() {
+    auto g = impl_;
+    asio::post(g->io, [g] {
+        if (g->stopping)
+            return;
+        g->stopping = true;
+        std::error_code ignored;
+        g->acceptor.close(ignored);
+        std::vector<std::shared_ptr<impl::connection>> live;
+        for (auto* c : g->connections)
+            if (auto p = c->weak_from_this().lock())
+                live.push_back(std::move(p));
+        for (auto& c : live)
+            c->stop();
+    });
+}
+
+}  // namespace npipe

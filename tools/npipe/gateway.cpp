@@ -1,0 +1,75 @@
+// `npipe gateway`: exposes local pipes to other machines over TLS 1.3 (npipe::remote).
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "commands.hpp"
+#include "npipe/gateway.hpp"
+
+namespace npipe::cli {
+
+void add_gateway_command(CLI::App& app) {
+    static gateway_options options;
+    static std::string token_file;
+    static double dead_peer_s = 60, idle_s = 0;
+    static bool quiet = false;
+    auto* cmd = app.add_subcommand("gateway",
+                                   "Expose local pipes to other machines over TLS 1.3; clients use "
+                                   "`npipe connect NAME --server HOST[:PORT]`");
+    cmd->add_option("--listen", options.listen, "ADDR:PORT to listen on (port 0: any free one)")
+        ->capture_default_str();
+    cmd->add_option("--cert", options.cert_file, "The gateway's certificate chain (PEM)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--key", options.key_file, "The certificate's private key (PEM)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--client-ca", options.client_ca_file,
+                    "Require client certificates signed by this CA (mutual TLS)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--token-file", token_file,
+                    "Require this shared secret (the file's content) from clients")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--allow", options.allow,
+                    "A pipe name remote clients may open (repeat for more; default: none)");
+    cmd->add_option("--dead-peer-timeout", dead_peer_s,
+                    "Drop a client whose network vanished after about SECONDS (TCP keepalive)")
+        ->capture_default_str();
+    cmd->add_option("--idle-timeout", idle_s,
+                    "Close a connection idle both ways for SECONDS (default 0: never)");
+    cmd->add_flag("--quiet", quiet, "Do not log connections to stderr");
+    cmd->callback([] {
+        if (options.client_ca_file.empty() && token_file.empty())
+            throw exit_request{2,
+                               "gateway: give --client-ca, --token-file or both: clients "
+                               "must be authenticated"};
+        if (!token_file.empty())
+            options.token = read_token_file(token_file);
+        options.dead_peer_timeout =
+            std::chrono::milliseconds(static_cast<long>(dead_peer_s * 1000));
+        options.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle_s * 1000));
+        if (!quiet)
+            options.log = [](std::string_view line) {
+                std::cerr << "npipe gateway: " << line << std::endl;
+            };
+        // SIGINT and SIGTERM stop the gateway cleanly: a thread waits for them, the others
+        // never see them.
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+        gateway gw(options);
+        std::thread([&gw, stop_signals] {
+            int signal = 0;
+            sigwait(&stop_signals, &signal);
+            gw.stop();
+        }).detach();
+        std::cerr << "npipe gateway: listening on port " << gw.port() << std::endl;
+        gw.run();
+    });
+}
+
+}  // namespace npipe::cli
