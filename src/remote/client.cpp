@@ -274,6 +274,20 @@ remote_connection connect_remote(std::string_view server, std::string_view name,
             },
             ssl_error);
         if (n <= 0) {
+            if (!ec && ssl_error == SSL_ERROR_SYSCALL) {
+                // The gateway may have refused our certificate (TLS 1.3 checks it after our
+                // side of the handshake) and closed: its alert is waiting to be read.
+                std::byte ignored[answer_size];
+                std::error_code read_ec;
+                int read_error = 0;
+                if (blocking_ssl(
+                        s, tcp.get(), deadline, read_ec,
+                        [&] { return SSL_read(s, ignored, sizeof ignored); }, read_error) <= 0 &&
+                    read_error == SSL_ERROR_SSL) {
+                    describe_tls_failure(s, read_error, ec, why, "read the gateway's answer");
+                    return out;
+                }
+            }
             describe_tls_failure(s, ssl_error, ec, why, "send the request");
             return out;
         }

@@ -1,0 +1,647 @@
+// Remote pipes through `npipe gateway` (npipe::remote): TLS 1.3, the remote protocol, byte and
+// message mode across the network, refusals, and a dead network noticed in bounded time.
+// Certificates are made at test time with the openssl command.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "npipe/errors.hpp"
+#include "npipe/gateway.hpp"
+#include "npipe/named_pipe_client.hpp"
+#include "npipe/named_pipe_server.hpp"
+#include "npipe/remote_options.hpp"
+#include "support/test_support.hpp"
+
+using namespace npipe;
+using namespace npipe::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The certificates every test uses, made once per test program.
+struct certificates {
+    temp_dir dir;
+    std::string at(const std::string& file) const { return dir.path() + "/" + file; }
+};
+
+const certificates& certs() {
+    static certificates* c = [] {
+        auto* made = new certificates;
+        const char* script = R"(set -e
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+ca() { key $1.key; openssl req -x509 -new -key $1.key -out $1.pem -days 2 -subj "/CN=$1" 2>/dev/null; }
+ca ca; ca other_ca; ca client_ca
+key gateway.key
+openssl req -new -key gateway.key -out gateway.csr -subj /CN=gateway 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:10.231.0.1\n' > gateway.ext
+openssl x509 -req -in gateway.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+  -extfile gateway.ext -out gateway.pem 2>/dev/null
+key client.key
+openssl req -new -key client.key -out client.csr -subj /CN=client 2>/dev/null
+openssl x509 -req -in client.csr -CA client_ca.pem -CAkey client_ca.key -CAcreateserial \
+  -days 2 -out client.pem 2>/dev/null
+key expired.key
+openssl req -new -key expired.key -out expired.csr -subj /CN=expired 2>/dev/null
+touch index.txt; echo 1000 > serial
+printf '[ca]\ndefault_ca=c\n[c]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' > ca.cnf
+openssl ca -config ca.cnf -batch -notext -cert client_ca.pem -keyfile client_ca.key \
+  -in expired.csr -out expired.pem -startdate 20200101000000Z -enddate 20200102000000Z 2>/dev/null
+key self.key
+openssl req -x509 -new -key self.key -out self.pem -days 2 -subj /CN=self 2>/dev/null
+printf 's3cret-token\n' > token
+)";
+        auto r = run({"sh", "-c", std::string("cd '") + made->dir.path() + "' && " + script});
+        if (r.exit_code != 0)
+            ADD_FAILURE() << "making certificates failed: " << r.err;
+        return made;
+    }();
+    return *c;
+}
+
+// A gateway running on its own thread, with its log collected.
+class running_gateway {
+  public:
+    explicit running_gateway(gateway_options options, std::function<void()> in_thread = {}) {
+        options.log = [this](std::string_view line) {
+            std::lock_guard lock(mutex_);
+            log_.emplace_back(line);
+        };
+        std::promise<std::uint16_t> port;
+        auto ready = port.get_future();
+        thread_ = std::thread([this, options, in_thread, &port]() mutable {
+            if (in_thread)
+                in_thread();  // e.g. enter a network namespace before the socket is made
+            try {
+                gateway_ = std::make_unique<gateway>(options);
+            } catch (...) {
+                port.set_exception(std::current_exception());
+                return;
+            }
+            port.set_value(gateway_->port());
+            gateway_->run();
+        });
+        try {
+            port_ = ready.get();
+        } catch (...) {
+            thread_.join();
+            throw;
+        }
+    }
+    ~running_gateway() {
+        if (gateway_)
+            gateway_->stop();
+        thread_.join();
+    }
+    std::uint16_t port() const { return port_; }
+    std::string log() const {
+        std::lock_guard lock(mutex_);
+        std::string all;
+        for (auto& l : log_)
+            all += l + "\n";
+        return all;
+    }
+    // Waits until the log contains `text` (the gateway logs on its own thread).
+    bool wait_log(const std::string& text, std::chrono::milliseconds timeout = 10s) const {
+        auto until = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < until) {
+            if (log().find(text) != std::string::npos)
+                return true;
+            std::this_thread::sleep_for(5ms);
+        }
+        return false;
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::vector<std::string> log_;
+    std::unique_ptr<gateway> gateway_;
+    std::thread thread_;
+    std::uint16_t port_ = 0;
+};
+
+gateway_options base_options(std::vector<std::string> allow, std::string listen = "127.0.0.1:0") {
+    gateway_options o;
+    o.listen = std::move(listen);
+    o.cert_file = certs().at("gateway.pem");
+    o.key_file = certs().at("gateway.key");
+    o.token = read_token_file(certs().at("token"));
+    o.allow = std::move(allow);
+    return o;
+}
+
+std::shared_ptr<remote_options> client_tls(std::string token = "s3cret-token") {
+    auto tls = std::make_shared<remote_options>();
+    tls->ca_file = certs().at("ca.pem");
+    tls->token = std::move(token);
+    return tls;
+}
+
+named_pipe_client remote_client(const std::string& server, const std::string& name,
+                                std::shared_ptr<remote_options> tls) {
+    pipe_options options;
+    options.remote = std::move(tls);
+    return named_pipe_client(server, name, pipe_direction::in_out, options);
+}
+
+std::string at_port(std::uint16_t port, const std::string& host = "127.0.0.1") {
+    return host + ":" + std::to_string(port);
+}
+
+// A pattern generated piecewise (xorshift32), so 100 MiB never sits in memory at once.
+struct pattern_stream {
+    std::uint32_t x;
+    explicit pattern_stream(std::uint32_t seed) : x(seed | 1) {}
+    void fill(std::byte* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            p[i] = std::byte(x & 0xff);
+        }
+    }
+};
+
+void send_pattern(pipe_stream& pipe, std::size_t size, std::uint32_t seed) {
+    pattern_stream gen(seed);
+    std::vector<std::byte> buffer(1 << 20);
+    for (std::size_t sent = 0; sent < size;) {
+        std::size_t n = std::min(buffer.size(), size - sent);
+        gen.fill(buffer.data(), n);
+        pipe.write(std::span(buffer.data(), n));
+        sent += n;
+    }
+}
+
+// Reads to end of stream; the count of bytes read, and whether all matched the pattern.
+std::pair<std::size_t, bool> receive_pattern(pipe_stream& pipe, std::uint32_t seed) {
+    pattern_stream gen(seed);
+    std::vector<std::byte> buffer(1 << 20), expected(1 << 20);
+    std::size_t total = 0;
+    bool same = true;
+    for (;;) {
+        std::size_t n = pipe.read(buffer);
+        if (n == 0)
+            return {total, same};
+        gen.fill(expected.data(), n);
+        same = same && std::memcmp(buffer.data(), expected.data(), n) == 0;
+        total += n;
+    }
+}
+
+// 100 MiB each way at once through client <-> gateway <-> server, both checked.
+void exchange_100_mib(pipe_stream& client, pipe_stream& server) {
+    constexpr std::size_t size = std::size_t{100} << 20;
+    auto server_reads = std::async(std::launch::async, [&] { return receive_pattern(server, 11); });
+    auto server_writes = std::async(std::launch::async, [&] {
+        send_pattern(server, size, 22);
+        server.shutdown_write();
+    });
+    auto client_writes = std::async(std::launch::async, [&] {
+        send_pattern(client, size, 11);
+        client.shutdown_write();
+    });
+    auto [got, intact] = receive_pattern(client, 22);
+    client_writes.get();
+    server_writes.get();
+    auto [server_got, server_intact] = server_reads.get();
+    EXPECT_EQ(got, size);
+    EXPECT_TRUE(intact);
+    EXPECT_EQ(server_got, size);
+    EXPECT_TRUE(server_intact);
+}
+
+std::string read_all(pipe_stream& pipe) {
+    std::string out;
+    char buffer[4096];
+    for (;;) {
+        std::size_t n = pipe.read(std::as_writable_bytes(std::span(buffer)));
+        if (n == 0)
+            return out;
+        out.append(buffer, n);
+    }
+}
+
+void write_text(pipe_stream& pipe, std::string_view text) {
+    pipe.write(std::as_bytes(std::span(text.data(), text.size())));
+}
+
+TEST(Remote, ByteMode100MiBEachWayOnLoopback) {
+    auto name = unique_pipe_name("bulk");
+    named_pipe_server server(name);
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    auto accepted = std::async(std::launch::async, [&] { server.wait_for_connection(); });
+    client.connect(10s);
+    accepted.get();
+    EXPECT_EQ(client.transmission_mode(), transmission_mode::byte);
+    exchange_100_mib(client, server);
+    EXPECT_TRUE(client.end_of_stream());
+}
+
+TEST(Remote, HalfCloseBothWaysAndReadByte) {
+    auto name = unique_pipe_name("half");
+    named_pipe_server server(name);
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    client.connect(10s);
+    server.wait_for_connection(10s);
+    write_text(client, "question");
+    client.shutdown_write();  // a close_notify on the wire; the client still reads
+    EXPECT_FALSE(client.can_write());
+    EXPECT_EQ(read_all(server), "question");
+    write_text(server, "answer");
+    server.write_byte(7);
+    server.shutdown_write();
+    std::string got;
+    for (int i = 0; i < 6; ++i)
+        got += static_cast<char>(client.read_byte());
+    EXPECT_EQ(got, "answer");
+    EXPECT_EQ(client.read_byte(), 7);
+    EXPECT_EQ(client.read_byte(), -1);
+    EXPECT_TRUE(client.end_of_stream());
+}
+
+TEST(Remote, ServerCloseIsEndOfStreamAndLaterWritesBreak) {
+    auto name = unique_pipe_name("close");
+    named_pipe_server server(name);
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    client.connect(10s);
+    server.wait_for_connection(10s);
+    write_text(server, "bye");
+    server.disconnect();
+    EXPECT_EQ(read_all(client), "bye");
+    std::error_code ec;
+    std::string chunk(64 * 1024, 'x');
+    for (int i = 0; i < 200 && !ec; ++i)
+        client.write(std::as_bytes(std::span(chunk.data(), chunk.size())), ec);
+    EXPECT_EQ(ec, errc::broken_pipe);
+}
+
+TEST(Remote, MessageModeKeepsBoundaries) {
+    auto name = unique_pipe_name("msg");
+    named_pipe_server server(name, pipe_direction::in_out, 1, transmission_mode::message);
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    client.connect(10s);
+    server.wait_for_connection(10s);
+    ASSERT_EQ(client.transmission_mode(), transmission_mode::message);
+    client.set_read_mode(transmission_mode::message);
+    const std::vector<std::size_t> sizes = {1, 0, 5, 70'000, 3 << 20, 0, 65'536, 2};
+    auto echo = std::async(std::launch::async, [&] {
+        std::vector<std::byte> buffer(4 << 20);
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+            std::size_t n = server.read(buffer);  // message read mode: one whole message
+            EXPECT_TRUE(server.is_message_complete());
+            EXPECT_EQ(n, sizes[i]);
+            server.write(std::span(buffer.data(), n));
+        }
+    });
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        std::vector<std::byte> message(sizes[i]);
+        pattern_stream(static_cast<std::uint32_t>(i + 1)).fill(message.data(), message.size());
+        client.write(message);
+    }
+    std::vector<std::byte> buffer(4 << 20);
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        std::size_t n = client.read(buffer);
+        EXPECT_TRUE(client.is_message_complete()) << i;
+        ASSERT_EQ(n, sizes[i]) << "message " << i;
+        std::vector<std::byte> expected(sizes[i]);
+        pattern_stream(static_cast<std::uint32_t>(i + 1)).fill(expected.data(), expected.size());
+        EXPECT_TRUE(std::equal(expected.begin(), expected.end(), buffer.begin())) << i;
+    }
+    echo.get();
+    // A message cut by a small buffer: the rest follows, and completion says where it ends.
+    server.write(std::vector<std::byte>(10, std::byte{1}));
+    std::byte small[4];
+    EXPECT_EQ(client.read(small), 4u);
+    EXPECT_FALSE(client.is_message_complete());
+    EXPECT_EQ(client.read(std::span(buffer.data(), 100)), 6u);
+    EXPECT_TRUE(client.is_message_complete());
+}
+
+// What a refused client gets: its error, the gateway's log line, and no connection forwarded.
+struct refusal {
+    std::error_code code;
+    std::string what;
+};
+
+refusal connect_refused(named_pipe_client& client) {
+    try {
+        client.connect(10s);
+    } catch (const pipe_error& e) {
+        return {e.code(), e.what()};
+    }
+    return {};
+}
+
+class RemoteRefusal : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        name_ = unique_pipe_name("guard");
+        server_ = std::make_unique<named_pipe_server>(name_);
+        auto options = base_options({name_});
+        options.client_ca_file = certs().at("client_ca.pem");
+        gw_ = std::make_unique<running_gateway>(options);
+    }
+    void TearDown() override {
+        if (forwarded_)
+            return;
+        // Nothing reached the pipe's server: no client was ever forwarded to it.
+        std::error_code ec;
+        server_->wait_for_connection(0ms, ec);
+        EXPECT_EQ(ec, errc::timed_out) << "a refused client reached the pipe";
+        EXPECT_EQ(gw_->log().find("forwarding"), std::string::npos) << gw_->log();
+    }
+    std::shared_ptr<remote_options> with_cert(const std::string& cert, const std::string& key) {
+        auto tls = client_tls();
+        tls->cert_file = certs().at(cert);
+        tls->key_file = certs().at(key);
+        return tls;
+    }
+    std::string name_;
+    bool forwarded_ = false;  ///< the test connected on purpose
+    std::unique_ptr<named_pipe_server> server_;
+    std::unique_ptr<running_gateway> gw_;
+};
+
+TEST_F(RemoteRefusal, GoodCertificateAndTokenIsForwarded) {
+    auto client = remote_client(at_port(gw_->port()), name_, with_cert("client.pem", "client.key"));
+    client.connect(10s);
+    server_->wait_for_connection(10s);
+    write_text(client, "hi");
+    client.shutdown_write();
+    EXPECT_EQ(read_all(*server_), "hi");
+    server_->disconnect();
+    EXPECT_EQ(read_all(client), "");
+    forwarded_ = true;
+}
+
+TEST_F(RemoteRefusal, GatewayCertificateFromAnotherCa) {
+    auto tls = with_cert("client.pem", "client.key");
+    tls->ca_file = certs().at("other_ca.pem");
+    auto client = remote_client(at_port(gw_->port()), name_, tls);
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("gateway's certificate is not trusted"), std::string::npos) << r.what;
+    EXPECT_TRUE(gw_->wait_log("refused: TLS handshake failed")) << gw_->log();
+}
+
+TEST_F(RemoteRefusal, ClientCertificateFromAnotherCa) {
+    // Signed by the CA that signed the gateway, which the gateway does not take for clients.
+    auto client =
+        remote_client(at_port(gw_->port()), name_, with_cert("gateway.pem", "gateway.key"));
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("unknown ca"), std::string::npos) << r.what;
+    EXPECT_TRUE(gw_->wait_log("refused: TLS handshake failed")) << gw_->log();
+}
+
+TEST_F(RemoteRefusal, ExpiredClientCertificate) {
+    auto client =
+        remote_client(at_port(gw_->port()), name_, with_cert("expired.pem", "expired.key"));
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("certificate expired"), std::string::npos) << r.what;
+    EXPECT_TRUE(gw_->wait_log("refused: TLS handshake failed")) << gw_->log();
+}
+
+TEST_F(RemoteRefusal, SelfSignedClientCertificate) {
+    auto client = remote_client(at_port(gw_->port()), name_, with_cert("self.pem", "self.key"));
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("the gateway refused the TLS connection"), std::string::npos) << r.what;
+    EXPECT_TRUE(gw_->wait_log("refused: TLS handshake failed")) << gw_->log();
+}
+
+TEST_F(RemoteRefusal, NoClientCertificate) {
+    auto client = remote_client(at_port(gw_->port()), name_, client_tls());
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("certificate required"), std::string::npos) << r.what;
+}
+
+TEST_F(RemoteRefusal, WrongToken) {
+    auto tls = with_cert("client.pem", "client.key");
+    tls->token = "s3cret-tokeN";
+    auto client = remote_client(at_port(gw_->port()), name_, tls);
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("the gateway refused the token"), std::string::npos) << r.what;
+    EXPECT_TRUE(gw_->wait_log("refused: the gateway refused the token")) << gw_->log();
+}
+
+TEST_F(RemoteRefusal, PipeNotAllowed) {
+    auto other = unique_pipe_name("hidden");
+    named_pipe_server hidden(other);
+    auto client = remote_client(at_port(gw_->port()), other, with_cert("client.pem", "client.key"));
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, errc::access_denied);
+    EXPECT_NE(r.what.find("not in --allow"), std::string::npos) << r.what;
+    std::error_code ec;
+    hidden.wait_for_connection(0ms, ec);
+    EXPECT_EQ(ec, errc::timed_out);
+}
+
+TEST_F(RemoteRefusal, UnknownPipe) {
+    gw_.reset();
+    auto options = base_options({"npipe-test-no-such-pipe"});
+    options.client_ca_file = certs().at("client_ca.pem");
+    gw_ = std::make_unique<running_gateway>(options);
+    auto client = remote_client(at_port(gw_->port()), "npipe-test-no-such-pipe",
+                                with_cert("client.pem", "client.key"));
+    auto r = connect_refused(client);
+    EXPECT_EQ(r.code, std::errc::no_such_file_or_directory);
+    EXPECT_NE(r.what.find("no such pipe"), std::string::npos) << r.what;
+}
+
+TEST_F(RemoteRefusal, PlaintextClient) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(gw_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    // A request in the clear, as if TLS were not there.
+    std::string request = "NPRQ\x01";
+    request += std::string("\0", 1) + char(name_.size()) + std::string("\0\0\0", 3) + name_;
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    // The gateway answers with at most a TLS alert record (content type 21), then closes.
+    std::string reply;
+    char buffer[512];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+        reply.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    EXPECT_TRUE(reply.empty() || reply[0] == 21) << reply.size();
+    EXPECT_EQ(reply.find("NPAN"), std::string::npos);
+    EXPECT_TRUE(gw_->wait_log("refused: TLS handshake failed")) << gw_->log();
+}
+
+TEST(Remote, GatewayNeedsSomeClientAuthentication) {
+    auto options = base_options({"x"});
+    options.token.clear();
+    EXPECT_THROW(gateway{options}, pipe_error);
+}
+
+TEST(Remote, DotNetServerBehindTheGateway) {
+    NPIPE_REQUIRE_MONO();
+    auto name = unique_pipe_name("mono");
+    auto exe = csharp_program("BulkPeer");
+    child server(mono_command(exe, {"server", name, "send", "3000000", "5"}));
+    ASSERT_TRUE(wait_for_server(name, 60s));
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    client.connect(10s);
+    EXPECT_EQ(client.transmission_mode(), transmission_mode::byte);
+    EXPECT_EQ(read_all(client), pattern(3000000, 5));
+    EXPECT_EQ(server.wait(30s), 0);
+    EXPECT_NE(server.out().find("sent 3000000"), std::string::npos) << server.out();
+}
+
+// Two network namespaces joined by a veth pair: 10.231.0.1 (gateway side) and 10.231.0.2.
+class network_namespaces {
+  public:
+    network_namespaces() {
+        auto id = std::to_string(::getpid());
+        a_ = "npipe-t" + id + "a";
+        b_ = "npipe-t" + id + "b";
+        std::string va = "npv" + id + "a", vb = "npv" + id + "b";
+        vb_ = vb;
+        ok_ = sh("ip netns add " + a_) && sh("ip netns add " + b_) &&
+              sh("ip link add " + va + " netns " + a_ + " type veth peer name " + vb + " netns " +
+                 b_) &&
+              sh("ip -n " + a_ + " addr add 10.231.0.1/30 dev " + va) &&
+              sh("ip -n " + b_ + " addr add 10.231.0.2/30 dev " + vb) &&
+              sh("ip -n " + a_ + " link set " + va + " up") &&
+              sh("ip -n " + b_ + " link set " + vb + " up") &&
+              sh("ip -n " + a_ + " link set lo up") && sh("ip -n " + b_ + " link set lo up");
+    }
+    ~network_namespaces() {
+        // Deleting a namespace deletes its end of the veth pair, and so the pair.
+        sh("ip netns del " + a_ + " 2>/dev/null");
+        sh("ip netns del " + b_ + " 2>/dev/null");
+    }
+    bool ok() const { return ok_; }
+    const std::string& a() const { return a_; }
+    const std::string& b() const { return b_; }
+    bool cut_link() { return sh("ip -n " + b_ + " link set " + vb_ + " down"); }
+    std::string error() const { return error_; }
+
+    // Moves the calling thread (only it) into namespace `ns`.
+    static bool enter(const std::string& ns) {
+        int fd = ::open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return false;
+        bool ok = ::setns(fd, CLONE_NEWNET) == 0;
+        ::close(fd);
+        return ok;
+    }
+
+  private:
+    bool sh(const std::string& command) {
+        auto r = run({"sh", "-c", command});
+        if (r.exit_code != 0)
+            error_ += command + ": " + r.err + "\n";
+        return r.exit_code == 0;
+    }
+    std::string a_, b_, vb_, error_;
+    bool ok_ = false;
+};
+
+// Connects on a thread inside namespace `ns`: the TCP socket is made there.
+void connect_from(const std::string& ns, named_pipe_client& client) {
+    std::async(std::launch::async, [&] {
+        ASSERT_TRUE(network_namespaces::enter(ns));
+        client.connect(20s);
+    }).get();
+}
+
+TEST(RemoteNetns, TwoHostsBulkMessagesAndACutLink) {
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "network namespaces need root (CI runs these as root)";
+    network_namespaces hosts;
+    ASSERT_TRUE(hosts.ok()) << "ip netns/veth setup failed (apt-get install iproute2):\n"
+                            << hosts.error();
+    auto name = unique_pipe_name("netns");
+    auto options = base_options({name}, "10.231.0.1:0");
+    options.dead_peer_timeout = 3s;
+    running_gateway gw(options, [&] { ASSERT_TRUE(network_namespaces::enter(hosts.a())); });
+    named_pipe_server server(name, pipe_direction::in_out, 2);
+    auto tls = client_tls();
+    tls->dead_peer_timeout = 3s;
+    const std::string where = at_port(gw.port(), "10.231.0.1");
+    {
+        auto client = remote_client(where, name, tls);
+        connect_from(hosts.b(), client);
+        server.wait_for_connection(10s);
+        exchange_100_mib(client, server);
+        server.disconnect();
+    }
+    // A .NET (Mono) server in the gateway's namespace, reached from the other one.
+    if (have_mono()) {
+        auto mono_name = unique_pipe_name("netns-mono");
+        auto gw_options = base_options({mono_name}, "10.231.0.1:0");
+        running_gateway mono_gw(gw_options,
+                                [&] { ASSERT_TRUE(network_namespaces::enter(hosts.a())); });
+        auto argv = mono_command(csharp_program("BulkPeer"), {"server", mono_name, "echo"});
+        argv.insert(argv.begin(), {"ip", "netns", "exec", hosts.a()});
+        child mono(argv);
+        // The server's socket is in namespace a, where the kernel's socket list must be read.
+        ASSERT_TRUE(std::async(std::launch::async, [&] {
+                        return network_namespaces::enter(hosts.a()) &&
+                               wait_for_server(mono_name, 60s);
+                    }).get());
+        auto client = remote_client(at_port(mono_gw.port(), "10.231.0.1"), mono_name, tls);
+        connect_from(hosts.b(), client);
+        auto sent = pattern(1 << 20, 9);
+        auto writer = std::async(std::launch::async, [&] {
+            write_text(client, sent);
+            client.shutdown_write();
+        });
+        EXPECT_EQ(read_all(client), sent);
+        writer.get();
+        EXPECT_EQ(mono.wait(30s), 0);
+    }
+    // Cut the cable while the client writes: its error must come within the dead-peer timeout.
+    auto client = remote_client(where, name, tls);
+    connect_from(hosts.b(), client);
+    server.wait_for_connection(10s);
+    auto drain = std::async(std::launch::async, [&] {
+        std::error_code ec;
+        std::vector<std::byte> buffer(1 << 20);
+        while (server.read(buffer, ec) > 0) {
+        }
+    });
+    std::vector<std::byte> chunk(1 << 20);
+    for (int i = 0; i < 8; ++i)
+        client.write(chunk);
+    ASSERT_TRUE(hosts.cut_link());
+    auto cut = std::chrono::steady_clock::now();
+    std::error_code write_error, read_error;
+    for (int i = 0; i < 4096 && !write_error; ++i)
+        client.write(chunk, write_error);
+    std::vector<std::byte> buffer(4096);
+    client.read(buffer, read_error);
+    auto took = std::chrono::steady_clock::now() - cut;
+    EXPECT_EQ(write_error, errc::broken_pipe);
+    EXPECT_TRUE(read_error) << "a read after the cut must fail, not report end of stream";
+    EXPECT_LT(took, 3s + 4s) << "the dead network took "
+                             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                             << " ms to notice";
+    server.disconnect();
+    drain.get();
+}
+
+}  // namespace
