@@ -1000,6 +1000,80 @@ TEST(AsioMessage, CancelledWholeReadDiscardsOnlyItsMessage) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Several threads: a thread pool, the acceptor on a strand and every pipe on a strand of its own,
+// pipes closed (giving their instance slot back) on other threads than the acceptor's. Meant to
+// run under ThreadSanitizer as well.
+
+TEST(AsioThreads, ThreadPoolWithStrandsEchoesAndKeepsTheQuota) {
+    ::asio::thread_pool pool(4);
+    auto name = unique_pipe_name("pool");
+    auto acceptor_strand = ::asio::make_strand(pool);
+    na::named_pipe_acceptor acceptor(acceptor_strand, name, npipe::pipe_direction::in_out, 3);
+    std::atomic<int> live{0}, most{0}, served{0};
+    std::promise<void> all_served;
+    ::asio::co_spawn(
+        acceptor_strand,
+        [&]() -> ::asio::awaitable<void> {
+            for (;;) {
+                auto [ec, pipe] =
+                    co_await acceptor.async_accept(::asio::make_strand(pool), as_tuple);
+                if (ec)
+                    co_return;
+                int now = ++live;
+                for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {
+                }
+                auto ex = pipe.get_executor();
+                ::asio::co_spawn(
+                    ex,
+                    [&, p = std::move(pipe)]() mutable -> ::asio::awaitable<void> {
+                        std::vector<char> buffer(4096);
+                        for (;;) {
+                            auto [ec, n] =
+                                co_await p.async_read_some(::asio::buffer(buffer), as_tuple);
+                            if (ec)
+                                break;
+                            co_await ::asio::async_write(p, ::asio::buffer(buffer, n),
+                                                         use_awaitable);
+                        }
+                        --live;  // before the slot is given back, so `most` is exact
+                        p.close();
+                        if (++served == 12)
+                            all_served.set_value();
+                    },
+                    ::asio::detached);
+            }
+        },
+        ::asio::detached);
+    std::vector<std::thread> clients;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 12; ++i)
+        clients.emplace_back([&, i] {
+            npipe::named_pipe_client c(name);
+            c.connect(10s);
+            std::string payload = npipe::test::pattern(20000 + i, i + 5);
+            c.write(payload);
+            std::string back(payload.size(), '\0');
+            for (std::size_t have = 0; have < back.size();) {
+                auto n = c.read(std::as_writable_bytes(std::span(back)).subspan(have));
+                if (n == 0)
+                    return;
+                have += n;
+            }
+            if (back == payload)
+                ++ok;
+        });
+    for (auto& t : clients)
+        t.join();
+    EXPECT_EQ(all_served.get_future().wait_for(20s), std::future_status::ready);
+    ::asio::post(acceptor_strand, [&] { acceptor.close(); });
+    pool.join();
+    EXPECT_EQ(ok, 12);
+    EXPECT_EQ(served, 12);
+    EXPECT_LE(most, 3);
+    EXPECT_GE(most, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Interop with the synchronous library, both ways and both transmission modes.
 
 // Sends each client's bytes (or messages) straight back until it closes, then calls done.
