@@ -438,9 +438,10 @@ def main():
         md += [f"> **Shared machine.** Other work ran beside this run (load average {args.load} "
                "at its start / end; the run itself accounts for about 1). Other processes "
                "competing for the two CPUs preempt the benchmark's processes, which depresses "
-               "the between-cores figures and inflates the tails (p99s of several ms are typically "
-               "scheduler time slices lost to other work, not the transports). Ratios within one run remain "
-               "comparable because the systems were interleaved; absolute figures are not. "
+               "the between-cores figures and inflates the tails (p99s of several ms are "
+               "typically scheduler time slices lost to other work, not the transports). Ratios "
+               "within one run remain comparable because the systems were interleaved; absolute "
+               "figures are not. "
                "Rerun `bench/run.sh` on a quiet machine for clean figures.", ""]
     if args.quick == "1":
         md += ["> **Quick run** (`NPIPE_BENCH_QUICK=1`): counts divided by 10, figures are rough.",
