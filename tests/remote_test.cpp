@@ -510,6 +510,49 @@ TEST(Remote, DotNetServerBehindTheGateway) {
     EXPECT_NE(server.out().find("sent 3000000"), std::string::npos) << server.out();
 }
 
+#ifdef NPIPE_CLI_HAS_REMOTE
+// `npipe gateway` and `npipe connect --server` / `npipe connect //HOST/pipe/NAME`.
+TEST(RemoteCli, GatewayAndConnect) {
+    auto name = unique_pipe_name("cli");
+    named_pipe_server server(name, pipe_direction::in_out, 2);
+    child gw({cli(), "gateway", "--listen", "127.0.0.1:0", "--cert", certs().at("gateway.pem"),
+              "--key", certs().at("gateway.key"), "--token-file", certs().at("token"), "--allow",
+              name});
+    ASSERT_TRUE(gw.wait_for_output("\n", 10s)) << gw.err();
+    auto out = gw.out();
+    auto at = out.find("port ");
+    ASSERT_NE(at, std::string::npos) << out << gw.err();
+    std::string port = out.substr(at + 5, out.find_first_not_of("0123456789", at + 5) - at - 5);
+    auto peer = std::async(std::launch::async, [&] {
+        std::string got;
+        for (int i = 0; i < 2; ++i) {
+            server.wait_for_connection(20s);
+            got += read_all(server);
+            write_text(server, "pong");
+            server.disconnect();
+        }
+        return got;
+    });
+    auto first =
+        run({cli(), "connect", name, "--server", "127.0.0.1:" + port, "--ca", certs().at("ca.pem"),
+             "--token-file", certs().at("token"), "--timeout", "10000"},
+            "ping1");
+    EXPECT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_EQ(first.out, "pong");
+    auto second = run({cli(), "connect", "//localhost:" + port + "/pipe/" + name, "--ca",
+                       certs().at("ca.pem"), "--token-file", certs().at("token")},
+                      "ping2");
+    EXPECT_EQ(second.exit_code, 0) << second.err;
+    EXPECT_EQ(second.out, "pong");
+    EXPECT_EQ(peer.get(), "ping1ping2");
+    auto refused = run({cli(), "connect", "//127.0.0.1:" + port + "/pipe/not-exposed", "--ca",
+                        certs().at("ca.pem"), "--token-file", certs().at("token")},
+                       "x");
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find("not in --allow"), std::string::npos) << refused.err;
+}
+#endif
+
 // Two network namespaces joined by a veth pair: 10.231.0.1 (gateway side) and 10.231.0.2.
 class network_namespaces {
   public:

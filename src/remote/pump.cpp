@@ -46,6 +46,12 @@ std::error_code tls_socket::failure(int ssl_error, std::string* why) {
             return errc::broken_pipe;  // the peer vanished without a close_notify
         return {e, std::system_category()};
     }
+    // OpenSSL 3 reports a TCP close without close_notify as this protocol error: for a pipe
+    // it is the peer vanishing mid-stream.
+    if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        return errc::broken_pipe;
+    }
     std::string reasons = take_ssl_errors();
     if (why)
         *why = reasons;

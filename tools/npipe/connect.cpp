@@ -5,6 +5,9 @@
 #include "commands.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "relay.hpp"
+#ifdef NPIPE_HAVE_REMOTE
+#include "remote_flags.hpp"
+#endif
 
 namespace npipe::cli {
 
@@ -25,9 +28,16 @@ void add_connect_command(CLI::App& app) {
     cmd->add_flag("--retry", retry,
                   "When the server goes away before our input ends, wait for it to come back "
                   "(a restarted server) and go on; input read but not yet sent is kept");
+#ifdef NPIPE_HAVE_REMOTE
+    static remote_client_flags remote;  // --server HOST[:PORT] --ca --cert --key --token-file
+    add_remote_client_flags(cmd, remote);
+#endif
     cmd->callback([] {
         pipe_options options;
         options.current_user_only = current_user_only;
+#ifdef NPIPE_HAVE_REMOTE
+        apply_remote_client_flags(remote, server, name, options);
+#endif
         std::vector<std::byte> carry;
         for (;;) {
             named_pipe_client pipe(server, name, pipe_direction::in_out, options);

@@ -7,8 +7,52 @@
 
 #include "commands.hpp"
 #include "npipe/gateway.hpp"
+#include "npipe/remote_options.hpp"
+#include "remote_flags.hpp"
 
 namespace npipe::cli {
+
+void add_remote_client_flags(CLI::App* cmd, remote_client_flags& flags) {
+    cmd->add_option("--ca", flags.ca_file,
+                    "Remote pipes: the CA that signed the gateway's certificate (PEM; default: "
+                    "the system's)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--cert", flags.cert_file, "Remote pipes: our client certificate (PEM)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--key", flags.key_file, "Remote pipes: our client certificate's key (PEM)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--token-file", flags.token_file,
+                    "Remote pipes: a file holding the gateway's shared token")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--dead-peer-timeout", flags.dead_peer_s,
+                    "Remote pipes: fail after about SECONDS when the network to the gateway "
+                    "vanishes")
+        ->capture_default_str();
+}
+
+void apply_remote_client_flags(const remote_client_flags& flags, std::string& server,
+                               std::string& name, pipe_options& options) {
+    // Windows' spelling, \\HOST\pipe\NAME, with forward slashes.
+    if (name.rfind("//", 0) == 0) {
+        auto slash = name.find('/', 2);
+        constexpr std::string_view marker = "/pipe/";
+        if (slash == std::string::npos || name.compare(slash, marker.size(), marker) != 0 ||
+            name.size() == slash + marker.size())
+            throw exit_request{2, "connect: '" + name + "' is not //HOST/pipe/NAME"};
+        server = name.substr(2, slash - 2);
+        name = name.substr(slash + marker.size());
+    }
+    if (server == "." || server == "localhost")
+        return;
+    auto tls = std::make_shared<remote_options>();
+    tls->ca_file = flags.ca_file;
+    tls->cert_file = flags.cert_file;
+    tls->key_file = flags.key_file;
+    if (!flags.token_file.empty())
+        tls->token = read_token_file(flags.token_file);
+    tls->dead_peer_timeout = std::chrono::milliseconds(static_cast<long>(flags.dead_peer_s * 1000));
+    options.remote = std::move(tls);
+}
 
 void add_gateway_command(CLI::App& app) {
     static gateway_options options;
@@ -67,7 +111,8 @@ void add_gateway_command(CLI::App& app) {
             sigwait(&stop_signals, &signal);
             gw.stop();
         }).detach();
-        std::cerr << "npipe gateway: listening on port " << gw.port() << std::endl;
+        // On stdout, for scripts that listen on port 0 and need to know which one.
+        std::cout << "npipe gateway: listening on port " << gw.port() << std::endl;
         gw.run();
     });
 }

@@ -1,0 +1,26 @@
+// `npipe connect`'s flags for pipes on other machines (through `npipe gateway`). Defined in
+// gateway.cpp; used by connect.cpp when the CLI is built with npipe::remote (NPIPE_HAVE_REMOTE).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "npipe/options.hpp"
+
+namespace npipe::cli {
+
+struct remote_client_flags {
+    std::string ca_file, cert_file, key_file, token_file;
+    double dead_peer_s = 30;
+};
+
+/// Adds --ca, --cert, --key, --token-file and --dead-peer-timeout to `cmd`.
+void add_remote_client_flags(CLI::App* cmd, remote_client_flags& flags);
+
+/// Turns NAME "//HOST/pipe/PIPE" into server HOST and name PIPE, and for a server that is not
+/// this machine sets options.remote from the flags (the token file is read here).
+void apply_remote_client_flags(const remote_client_flags& flags, std::string& server,
+                               std::string& name, pipe_options& options);
+
+}  // namespace npipe::cli
