@@ -138,7 +138,7 @@ void input_to_pipe(pipe_stream& pipe, int in_fd, signals& s) {
 }
 
 // Waits until the pipe is readable; false when nothing moved either way for idle_timeout.
-bool wait_for_data(pipe_stream& pipe, std::chrono::milliseconds idle_timeout, signals& s) {
+bool wait_for_data(int fd, std::chrono::milliseconds idle_timeout, signals& s) {
     if (idle_timeout.count() <= 0)
         return true;
     for (;;) {
@@ -146,8 +146,9 @@ bool wait_for_data(pipe_stream& pipe, std::chrono::milliseconds idle_timeout, si
         auto left = std::chrono::ceil<std::chrono::milliseconds>(idle_timeout - idle_for);
         if (left.count() <= 0)
             return false;
-        pollfd fd{pipe.native_handle(), POLLIN, 0};
-        int n = ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1 << 30)));
+        pollfd readable{fd, POLLIN, 0};
+        int n =
+            ::poll(&readable, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1 << 30)));
         if (n != 0)
             return true;  // readable, hung up or failed: the read tells which
     }
@@ -157,6 +158,9 @@ bool wait_for_data(pipe_stream& pipe, std::chrono::milliseconds idle_timeout, si
 
 relay_outcome relay(pipe_stream& pipe, int in_fd, int out_fd, const relay_options& options,
                     std::vector<std::byte>* carry) {
+    // The descriptor stays allocated until the pipe is destroyed, also after close() (which
+    // makes native_handle() return -1), so polling this number is safe to the end.
+    const int fd = pipe.native_handle();
     signals s;
     s.carry = carry;
     s.write_timeout = options.write_timeout;
@@ -165,7 +169,7 @@ relay_outcome relay(pipe_stream& pipe, int in_fd, int out_fd, const relay_option
         timeval tv{};
         tv.tv_sec = static_cast<time_t>(options.write_timeout.count() / 1000);
         tv.tv_usec = static_cast<suseconds_t>(options.write_timeout.count() % 1000 * 1000);
-        ::setsockopt(pipe.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
     relay_outcome outcome;
     bool sending = pipe.can_write();
@@ -177,7 +181,7 @@ relay_outcome relay(pipe_stream& pipe, int in_fd, int out_fd, const relay_option
     if (pipe.can_read()) {
         std::vector<std::byte> buffer(chunk);
         for (;;) {
-            if (!wait_for_data(pipe, options.idle_timeout, s)) {
+            if (!wait_for_data(fd, options.idle_timeout, s)) {
                 std::cerr << "npipe: pipe '" << pipe.pipe_name() << "': nothing moved for "
                           << options.idle_timeout.count() << " ms (idle timeout); closing\n";
                 status = 1;
@@ -209,7 +213,7 @@ relay_outcome relay(pipe_stream& pipe, int in_fd, int out_fd, const relay_option
         // Our input may still have bytes for a peer that only shut down its write side (a .NET
         // client opened with PipeDirection.In does that at once). Wait for our input to end,
         // unless the peer has closed the pipe entirely: then nobody would read it.
-        pollfd fds[2] = {{s.done.get(), POLLIN, 0}, {pipe.native_handle(), 0, 0}};
+        pollfd fds[2] = {{s.done.get(), POLLIN, 0}, {fd, 0, 0}};
         for (;;) {
             if (::poll(fds, 2, -1) < 0 && errno == EINTR)
                 continue;

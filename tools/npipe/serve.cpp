@@ -101,9 +101,7 @@ std::chrono::milliseconds seconds_flag(double seconds) {
 class stop_watcher {
   public:
     explicit stop_watcher(named_pipe_server& server) : server_(server) {
-        sigset_t set = signals();
-        sigaddset(&set, SIGCHLD);  // only the serve loop waits for it, with sigtimedwait
-        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        block_signals();
         thread_ = std::thread([this] {
             sigset_t stop = signals();
             int sig = 0;
@@ -121,6 +119,12 @@ class stop_watcher {
         thread_.join();
     }
     bool stopping() const { return stopping_; }
+    /// Blocks SIGINT, SIGTERM and SIGCHLD in this thread (and the threads it starts later).
+    static void block_signals() {
+        sigset_t set = signals();
+        sigaddset(&set, SIGCHLD);  // only the serve loop waits for it, with sigtimedwait
+        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    }
     void track(child_process* c) {
         std::lock_guard lock(mutex_);
         children_.insert(c);
@@ -219,6 +223,9 @@ void add_serve_command(CLI::App& app) {
         relay_options limits;
         limits.idle_timeout = seconds_flag(idle_timeout_s);
         limits.write_timeout = seconds_flag(write_timeout_s);
+        // Signals are blocked before the socket exists, so a SIGTERM that arrives as soon as a
+        // client can see the server still takes the clean way out (the watcher below).
+        stop_watcher::block_signals();
         named_pipe_server server(name, pipe_direction::in_out, instances, options);
         // SIGINT / SIGTERM close the server: the wait or the relay ends, clients read end of
         // stream, and the socket file is removed as the server is destroyed.
