@@ -57,8 +57,12 @@ std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) 
     auto& s = *state_;
     if ((ec = check_readable(s)))
         return 0;
-    if (s.messages) [[unlikely]]
-        return s.messages->read(buffer, s.read_mode.load(std::memory_order_relaxed), ec);
+    if (s.messages) [[unlikely]] {
+        auto n = s.messages->read(buffer, s.read_mode.load(std::memory_order_relaxed), ec);
+        if (n == 0 && !ec && s.messages->end_of_stream()) [[unlikely]]
+            ec = s.end_of_stream_error();
+        return n;
+    }
     auto n = detail::read_some(s.conn.get(), buffer, ec);
     if (n == 0 && !ec && !buffer.empty()) [[unlikely]] {
         if ((ec = s.end_of_stream_error()))

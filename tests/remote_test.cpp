@@ -330,6 +330,78 @@ TEST(Remote, MessageModeKeepsBoundaries) {
     EXPECT_TRUE(client.is_message_complete());
 }
 
+TEST(Remote, ManyClientsAtOnceOnTheGatewaysOneThread) {
+    constexpr int clients = 300;
+    auto name = unique_pipe_name("many");
+    running_gateway gw(base_options({name}));
+    std::vector<named_pipe_server> instances;
+    auto accepting = std::async(std::launch::async, [&] {
+        for (int i = 0; i < clients; ++i) {
+            instances.emplace_back(name, pipe_direction::in_out, max_allowed_server_instances);
+            instances.back().wait_for_connection(20s);
+        }
+    });
+    auto tls = client_tls();
+    std::vector<named_pipe_client> connected;
+    for (int i = 0; i < clients; ++i) {
+        connected.push_back(remote_client(at_port(gw.port()), name, tls));
+        connected.back().connect(20s);
+    }
+    accepting.get();
+    // Every connection is open at once; each carries its own bytes both ways.
+    for (int i = 0; i < clients; ++i) {
+        write_text(connected[i], "client " + std::to_string(i));
+        connected[i].shutdown_write();
+    }
+    for (auto& server : instances) {
+        auto got = read_all(server);
+        write_text(server, "echo " + got);
+        server.disconnect();
+    }
+    for (int i = 0; i < clients; ++i)
+        EXPECT_EQ(read_all(connected[i]), "echo client " + std::to_string(i));
+}
+
+TEST(Remote, IdleTimeoutEndsAQuietConnectionWithAnError) {
+    auto name = unique_pipe_name("idle");
+    named_pipe_server server(name);
+    auto options = base_options({name});
+    options.idle_timeout = 300ms;
+    running_gateway gw(options);
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    client.connect(10s);
+    server.wait_for_connection(10s);
+    auto start = std::chrono::steady_clock::now();
+    std::byte buffer[16];
+    std::error_code ec;
+    EXPECT_EQ(client.read(buffer, ec), 0u);
+    EXPECT_EQ(ec, errc::broken_pipe) << ec.message();  // no close_notify: not a clean end
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+    EXPECT_TRUE(gw.wait_log("ended: " + std::error_code(errc::timed_out).message())) << gw.log();
+}
+
+TEST(Remote, ConnectTimeoutCoversASilentServer) {
+    // A TCP listener that never speaks: the handshake must give up at the connect timeout.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(fd, 4), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    auto client = remote_client(at_port(ntohs(addr.sin_port)), "x", client_tls());
+    auto start = std::chrono::steady_clock::now();
+    std::error_code ec;
+    client.connect(300ms, ec);
+    auto took = std::chrono::steady_clock::now() - start;
+    ::close(fd);
+    EXPECT_EQ(ec, errc::timed_out);
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 5s);
+}
+
 // What a refused client gets: its error, the gateway's log line, and no connection forwarded.
 struct refusal {
     std::error_code code;
@@ -631,6 +703,26 @@ TEST(RemoteNetns, TwoHostsBulkMessagesAndACutLink) {
         server.wait_for_connection(10s);
         exchange_100_mib(client, server);
         server.disconnect();
+    }
+    {
+        // Message boundaries across the namespaces.
+        auto msg_name = unique_pipe_name("netns-msg");
+        running_gateway msg_gw(base_options({msg_name}, "10.231.0.1:0"),
+                               [&] { ASSERT_TRUE(network_namespaces::enter(hosts.a())); });
+        named_pipe_server msg_server(msg_name, pipe_direction::in_out, 1,
+                                     transmission_mode::message);
+        auto client = remote_client(at_port(msg_gw.port(), "10.231.0.1"), msg_name, tls);
+        connect_from(hosts.b(), client);
+        msg_server.wait_for_connection(10s);
+        client.set_read_mode(transmission_mode::message);
+        const std::vector<std::size_t> sizes = {3, 0, 200'000, 1};
+        for (auto size : sizes)
+            msg_server.write(std::vector<std::byte>(size, std::byte{7}));
+        std::vector<std::byte> buffer(1 << 20);
+        for (auto size : sizes) {
+            EXPECT_EQ(client.read(buffer), size);
+            EXPECT_TRUE(client.is_message_complete());
+        }
     }
     // A .NET (Mono) server in the gateway's namespace, reached from the other one.
     if (have_mono()) {

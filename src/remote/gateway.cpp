@@ -65,6 +65,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     ssl_ctx_ptr ctx;
     asio::io_context io{1};
     asio::ip::tcp::acceptor acceptor{io};
+    asio::steady_timer accept_pause{io};
     bool stopping = false;
     std::once_flag stop_once;
 
@@ -265,7 +266,15 @@ void gateway::impl::accept() {
                     self->log("dropped a client: " + take_ssl_errors());
                 }
             } else {
-                self->log("accept: " + ec.message());  // EMFILE and the like: go on with the rest
+                // Out of descriptors (EMFILE) and the like: the client stays queued; pause
+                // instead of spinning on an accept that fails at once, then go on.
+                self->log("accept: " + ec.message());
+                self->accept_pause.expires_after(std::chrono::milliseconds(50));
+                self->accept_pause.async_wait([self](const std::error_code& e) {
+                    if (!e && !self->stopping)
+                        self->accept();
+                });
+                return;
             }
             self->accept();
         });
@@ -343,6 +352,7 @@ void gateway::stop() {
         g->stopping = true;
         std::error_code ignored;
         g->acceptor.close(ignored);
+        g->accept_pause.cancel();
         std::vector<std::shared_ptr<impl::connection>> live;
         for (auto* c : g->connections)
             if (auto p = c->weak_from_this().lock())
