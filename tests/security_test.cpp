@@ -441,3 +441,35 @@ TEST(security, cli_serve_reports_an_unsafe_path) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("without the sticky bit"), std::string::npos) << r.err;
 }
+
+// --- Name parsing, fuzzed -------------------------------------------------------------------
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+
+TEST(security, pipe_name_fuzz_entry_point_on_random_names) {
+    // fuzz/pipe_name_fuzz.cpp's checks on names built from the characters that matter.
+    const char* old_tmp = std::getenv("TMPDIR");
+    std::string saved = old_tmp ? old_tmp : "";
+    std::uint32_t x = 2463534242u;
+    auto next = [&] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        return x;
+    };
+    const char alphabet[] = {'/', '\0', 'a', 'A', 'n', 'o', 'y',
+                             'm', 'u',  's', '.', '-', ' ', '\xff'};
+    for (int i = 0; i < 20000; ++i) {
+        std::string input(1, static_cast<char>(next()));
+        std::size_t len = next() % (next() % 4 == 0 ? 140 : 12);
+        for (std::size_t k = 0; k < len; ++k)
+            input += alphabet[next() % sizeof alphabet];
+        if (next() % 8 == 0)
+            input = std::string(1, input[0]) + "anonymous";
+        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+    }
+    if (old_tmp)
+        ::setenv("TMPDIR", saved.c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
+}
