@@ -458,6 +458,44 @@ TEST(AsioAcceptor, NeverTakesALiveServersName) {
     EXPECT_NE(::stat(socket.c_str(), &st), 0);
 }
 
+TEST(AsioAcceptor, AccessOptionsAsForTheSyncServer) {
+    ::asio::io_context io;
+    auto name = unique_pipe_name("acl");
+    npipe::pipe_options options;
+    options.socket_mode = 0640;
+    int asked = 0;
+    options.accept_peer = [&](const npipe::peer_credentials& c) {
+        EXPECT_EQ(c.pid, ::getpid());
+        return ++asked > 1;  // the first client is refused
+    };
+    na::named_pipe_acceptor acceptor(io, name, npipe::pipe_direction::in_out,
+                                     npipe::max_allowed_server_instances,
+                                     npipe::transmission_mode::byte, options);
+    struct stat st {};
+    ASSERT_EQ(::stat(acceptor.socket_path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0640u);
+    npipe::named_pipe_client refused(name), admitted(name);
+    refused.connect(5s);
+    admitted.connect(5s);
+    std::string got;
+    acceptor.async_accept([&](std::error_code ec, na::pipe_stream p) {
+        ASSERT_FALSE(ec) << ec.message();
+        auto pipe = std::make_shared<na::pipe_stream>(std::move(p));
+        auto buffer = std::make_shared<std::array<char, 2>>();
+        ::asio::async_read(*pipe, ::asio::buffer(*buffer), [&, pipe, buffer](auto ec, auto n) {
+            EXPECT_FALSE(ec);
+            got.assign(buffer->data(), n);
+        });
+    });
+    admitted.write("ok");
+    run(io);
+    EXPECT_EQ(got, "ok");
+    EXPECT_EQ(asked, 2);
+    // The refused client was closed before a byte moved: it reads end of stream.
+    std::array<std::byte, 4> buffer;
+    EXPECT_EQ(refused.read(buffer), 0u);
+}
+
 TEST(AsioAcceptor, AcceptTimesOutAndStaysUsable) {
     ::asio::io_context io;
     auto name = unique_pipe_name("acc-to");
@@ -859,6 +897,39 @@ TEST(AsioMessage, WholeMessagesOfEverySize) {
     run(io);
     sent.push_back("abcdefghij");
     EXPECT_EQ(got, sent);
+}
+
+TEST(AsioMessage, MessageOperationsWithFuturesDeferredAndWait) {
+    ::asio::io_context io;
+    auto p = make_pair(io, npipe::transmission_mode::message);
+    // Futures: the operations start here, a thread runs the context.
+    std::array<char, 16> fixed;
+    auto wrote = p.client->async_write_message(::asio::buffer(std::string_view("via future")),
+                                               ::asio::use_future);
+    auto read = p.server->async_read_message(::asio::buffer(fixed), ::asio::use_future);
+    std::thread runner([&] { io.run(); });
+    EXPECT_EQ(wrote.get(), 10u);
+    EXPECT_EQ(read.get(), 10u);
+    runner.join();
+    EXPECT_EQ(std::string(fixed.data(), 10), "via future");
+    // Deferred: nothing happens until the operations are given handlers.
+    std::string got;
+    auto deferred_write =
+        p.server->async_write_message(::asio::buffer(std::string_view("via deferred")), deferred);
+    auto deferred_read = p.client->async_read_message(::asio::dynamic_buffer(got), deferred);
+    bool waited = false;
+    spawn(io, [&]() -> ::asio::awaitable<void> {
+        co_await p.client->async_wait(::asio::socket_base::wait_read, use_awaitable);
+        waited = true;
+    });
+    std::move(deferred_read)([](std::error_code ec, std::size_t n) {
+        EXPECT_FALSE(ec);
+        EXPECT_EQ(n, 12u);
+    });
+    std::move(deferred_write)([](std::error_code ec, std::size_t) { EXPECT_FALSE(ec); });
+    run(io);
+    EXPECT_EQ(got, "via deferred");
+    EXPECT_TRUE(waited);
 }
 
 TEST(AsioMessage, TooLargeForTheBufferIsSkipped) {

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <optional>
 
 #include "asio/instance_pool.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
@@ -50,17 +49,21 @@ void acceptor_impl::open(std::string_view name_, pipe_direction direction_, int 
         copy.release();
     }
     // The same listen logic as named_pipe_server: never take a live server's name, replace a
-    // crashed server's stale socket, never delete a file that is not a socket. current_user_only:
-    // 0600 from the moment the file exists; otherwise the umask decides, as with .NET.
-    std::optional<mode_t> file_mode;
-    if (options.current_user_only)
-        file_mode = 0600;
+    // crashed server's stale socket (ours only), never delete a file that is not a socket,
+    // refuse directories another user could tamper with. The file's mode and group hold from
+    // the moment it exists: socket_mode, else 0600 with current_user_only, else the umask.
+    npipe::detail::listen_spec spec;
+    spec.type = mode == npipe::transmission_mode::message ? SOCK_SEQPACKET : SOCK_STREAM;
+    spec.mode = options.socket_mode;
+    if (!spec.mode && options.current_user_only)
+        spec.mode = 0600;
+    spec.group = options.socket_group;
     std::error_code ec;
-    auto fd = npipe::detail::listen_at(
-        path, file_mode, bound, ec,
-        mode == npipe::transmission_mode::message ? SOCK_SEQPACKET : SOCK_STREAM);
+    std::string why;
+    auto fd = npipe::detail::listen_at(path, spec, bound, ec, why);
     if (ec)
-        throw pipe_error(ec, name, "create server at " + path);
+        throw pipe_error(ec, name,
+                         "create server at " + path + (why.empty() ? "" : " (" + why + ")"));
     listener.assign(::asio::generic::stream_protocol(AF_UNIX, 0), fd.get(), ec);
     if (ec) {
         npipe::detail::unlink_if_same(path, bound);
@@ -111,13 +114,10 @@ int acceptor_impl::try_accept(std::error_code& ec) noexcept {
             ec = npipe::detail::errno_code(errno);
             return -1;
         }
-        if (options.current_user_only) {
-            ucred cred{};
-            socklen_t len = sizeof cred;
-            if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-                cred.uid != ::geteuid())
-                continue;  // refused before a byte moved; keep waiting for an allowed client
-        }
+        // current_user_only and accept_peer: a refused client is closed before a byte moves
+        // (it reads end of stream) and the next one is taken.
+        if (!npipe::detail::admit_peer(fd.get(), options))
+            continue;
         npipe::detail::set_buffer_sizes(fd.get(), options.in_buffer_size, options.out_buffer_size);
         if (direction == pipe_direction::in)
             ::shutdown(fd.get(), SHUT_WR);

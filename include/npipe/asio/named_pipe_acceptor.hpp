@@ -127,8 +127,9 @@ class named_pipe_acceptor {
     /// Listens at `name` on `ex`. max_instances: 1..254, or max_allowed_server_instances (the
     /// default: an acceptor exists to serve many clients, unlike named_pipe_server whose
     /// default of 1 follows .NET). transmission_mode::message makes a message-mode pipe
-    /// (docs/protocol.md). options: current_user_only (socket file 0600, clients of other users
-    /// dropped before a byte moves), the buffer sizes of accepted pipes, max_message_size.
+    /// (docs/protocol.md). options as for named_pipe_server: current_user_only, socket_mode,
+    /// socket_group and accept_peer (a refused client is closed before a byte moves and the
+    /// accept goes on), the buffer sizes of accepted pipes, max_message_size.
     /// Throws npipe::pipe_error (invalid_name, path_too_long, name_in_use, not_a_socket,
     /// access_denied, invalid_argument).
     named_pipe_acceptor(const executor_type& ex, std::string_view name,
@@ -163,7 +164,8 @@ class named_pipe_acceptor {
 
     /// Waits for the next client and completes with (error_code, pipe_stream): the connected
     /// pipe on this acceptor's executor (or on `pipe_executor`, e.g. a strand of its own).
-    /// Clients refused by current_user_only are dropped and the wait goes on. Errors:
+    /// Clients refused by current_user_only or accept_peer are dropped and the wait goes on.
+    /// Errors:
     /// ::asio::error::operation_aborted (cancelled, or the acceptor closed or destroyed),
     /// ::asio::error::bad_descriptor (the acceptor was already closed), EMFILE / ENFILE when
     /// out of descriptors (the client stays queued). Supports terminal, partial and total

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/cancellation_type.hpp>
 #include <asio/compose.hpp>
 #include <asio/error.hpp>
@@ -48,6 +49,17 @@ struct timeout_op {
     }
 };
 
+/// A completion token that starts nothing and only reports the completion signature an
+/// operation would complete with (Asio's own parallel_group uses the same trick internally).
+struct signature_probe {};
+template <class Signature>
+struct signature_probe_result {
+    using type = Signature;
+};
+
+template <class Operation>
+using operation_signature = typename decltype(std::declval<Operation&>()(signature_probe{}))::type;
+
 template <class Signature>
 struct timeout_launcher;
 
@@ -84,3 +96,14 @@ auto async_with_timeout(const ::asio::any_io_executor& ex,
 }
 
 }  // namespace npipe::asio
+
+template <class R, class... Args>
+class asio::async_result<npipe::asio::detail::signature_probe, R(Args...)> {
+  public:
+    using return_type = npipe::asio::detail::signature_probe_result<void(Args...)>;
+
+    template <class Initiation, class... InitArgs>
+    static return_type initiate(Initiation&&, npipe::asio::detail::signature_probe, InitArgs&&...) {
+        return {};
+    }
+};
