@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages npipe needs that are missing. Usage: install-deps.sh [build|test]
-#   build: compiler, CMake, Ninja, CLI11 (the library and the CLI)
-#   test:  plus GoogleTest, Mono (for the .NET interop tests) and clang (for the fuzz run)
+#   build: compiler, CMake, Ninja, CLI11 (the CLI), Asio (npipe::asio), OpenSSL (remote pipes)
+#   test:  plus GoogleTest, Mono (the .NET interop tests), clang (the fuzz run), openssl and
+#          iproute2 (certificates and network namespaces for the remote-pipe tests)
 set -euo pipefail
-want=(g++ cmake ninja-build libcli11-dev pkg-config)
+want=(g++ cmake ninja-build libcli11-dev pkg-config libasio-dev libssl-dev)
 if [[ "${1:-build}" == test ]]; then
-  want+=(libgtest-dev libgmock-dev mono-mcs mono-runtime libmono-system-core4.0-cil clang libclang-rt-14-dev)
+  want+=(libgtest-dev libgmock-dev mono-mcs mono-runtime libmono-system-core4.0-cil clang libclang-rt-14-dev
+        openssl iproute2 procps)
 fi
 missing=()
 for p in "${want[@]}"; do
