@@ -19,8 +19,12 @@ class named_pipe_client : public pipe_stream {
     explicit named_pipe_client(std::string_view name);
 
     /// server_name "." (or "localhost", or this host's name) is this machine. Throws pipe_error
-    /// with errc::invalid_name or errc::path_too_long for a name that cannot be a pipe, and
-    /// errc::not_supported for another machine.
+    /// with errc::invalid_name or errc::path_too_long for a name that cannot be a pipe.
+    /// Another machine ("host", "host:port", "[v6]:port") is reached through its
+    /// `npipe gateway` over TLS 1.3 when npipe::remote is linked (options.remote holds the TLS
+    /// settings, npipe/remote_options.hpp; docs/protocol.md, "Remote pipes"), and the pipe then
+    /// behaves as a local one; without npipe::remote it throws errc::not_supported.
+    /// socket_path() is then "//HOST/pipe/NAME".
     named_pipe_client(std::string_view server_name, std::string_view name,
                       pipe_direction direction = pipe_direction::in_out, pipe_options options = {});
 
