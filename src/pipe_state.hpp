@@ -42,6 +42,14 @@ struct pipe_state {
     /// connection.
     std::unique_ptr<message_channel> messages;
 
+    /// From pipe_options: coalesce written messages; poll this long before a read blocks (0
+    /// when the process may only run on one CPU). Set by tune(), before any connection.
+    bool coalesce_messages = false;
+    std::chrono::nanoseconds spin{0};
+
+    /// Takes the performance options (coalesce_messages, spin_before_block) from `options`.
+    void tune(const pipe_options& options) noexcept;
+
     /// Message pipes: sets up `messages` over the connection in `conn` (a SOCK_SEQPACKET
     /// socket). Fails only when out of memory.
     void attach_message_channel(std::size_t max_message_size, std::error_code& ec) noexcept;
@@ -78,6 +86,10 @@ std::error_code errno_code(int error) noexcept;
 
 /// One read: bytes read, 0 at end of stream. EINTR is retried.
 std::size_t read_some(int fd, std::span<std::byte> buffer, std::error_code& ec) noexcept;
+
+/// read_some, after polling with non-blocking reads for up to `spin` (a socket only).
+std::size_t read_some_spinning(int fd, std::span<std::byte> buffer, std::chrono::nanoseconds spin,
+                               std::error_code& ec) noexcept;
 
 /// Writes everything, retrying short writes and EINTR; never raises SIGPIPE.
 void write_all(int fd, fd_kind kind, std::span<const std::byte> data, std::error_code& ec) noexcept;

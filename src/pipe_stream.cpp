@@ -63,7 +63,8 @@ std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) 
             ec = s.end_of_stream_error();
         return n;
     }
-    auto n = detail::read_some(s.conn.get(), buffer, ec);
+    auto n = s.spin.count() == 0 ? detail::read_some(s.conn.get(), buffer, ec)
+                                 : detail::read_some_spinning(s.conn.get(), buffer, s.spin, ec);
     if (n == 0 && !ec && !buffer.empty()) [[unlikely]] {
         if ((ec = s.end_of_stream_error()))
             return 0;
@@ -95,6 +96,22 @@ void pipe_stream::write(std::span<const std::byte> data) {
     std::error_code ec;
     write(data, ec);
     detail::throw_if(ec, state_->name, "write");
+}
+
+void pipe_stream::flush(std::error_code& ec) noexcept {
+    ec.clear();
+    auto& s = *state_;
+    if (!s.messages)
+        return;  // byte pipes hold nothing back
+    s.messages->flush(ec);
+    if (ec == errc::broken_pipe)
+        s.broken = true;
+}
+
+void pipe_stream::flush() {
+    std::error_code ec;
+    flush(ec);
+    detail::throw_if(ec, state_->name, "flush");
 }
 
 int pipe_stream::read_byte() {

@@ -69,8 +69,12 @@ class pipe_stream {
     /// Writes one byte.
     void write_byte(std::uint8_t value);
 
-    /// Does nothing, as in .NET on Linux: writes go straight to the kernel.
-    void flush() {}
+    /// Sends the messages that pipe_options::coalesce_messages holds back, waiting for a write
+    /// in progress in another thread to finish first. Otherwise (byte pipes, message pipes
+    /// without coalescing) does nothing, as in .NET on Linux: writes go straight to the kernel.
+    /// Errors as for write(), including one from an earlier send of buffered messages.
+    void flush();
+    void flush(std::error_code& ec) noexcept;
 
     /// Ends our side of the data flow: the peer reads end of stream after the bytes already
     /// written, and can still send to us. (.NET has no equivalent; a close does both.)

@@ -1,5 +1,8 @@
 #include "framing/message_channel.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -63,6 +66,20 @@ std::size_t message_channel::read(std::span<std::byte> out, transmission_mode re
         if (n == out.size() || (!message_mode && n > 0))
             return n;
         begin_ = end_ = 0;
+        if (out_pending_.load(std::memory_order_relaxed)) {
+            // A reader about to wait for an answer must not sit on the request that provokes
+            // it. Only when no other thread is writing: waiting behind a send that blocks
+            // until the peer reads could deadlock with a peer that waits for us to read.
+            std::unique_lock write_lock(write_mutex_, std::try_to_lock);
+            if (write_lock.owns_lock() && out_size_ > 0) {
+                std::error_code write_ec;
+                send_buffered(write_ec);
+                if (write_ec)
+                    out_error_ = write_ec;  // the writer's next call reports it
+            }
+        }
+        if (spin_.count() > 0)
+            spin_until_readable();
         std::size_t got =
             transport_->receive(std::span(buffer_.get(), transport_->receive_size()), ec);
         if (ec) {
@@ -93,12 +110,88 @@ void message_channel::write(std::span<const std::byte> message, std::error_code&
         return;
     }
     std::lock_guard lock(write_mutex_);
+    if (out_) {
+        if (out_error_) {
+            ec = std::exchange(out_error_, {});
+            return;
+        }
+        const std::size_t framed = frame_header_size + message.size();
+        if (framed <= out_capacity_) {
+            if (out_size_ + framed > out_capacity_) {
+                send_buffered(ec);
+                if (ec)
+                    return;
+            }
+            auto header = encode_frame_header(static_cast<std::uint32_t>(message.size()), false);
+            std::memcpy(out_.get() + out_size_, header.data(), header.size());
+            if (!message.empty())
+                std::memcpy(out_.get() + out_size_ + frame_header_size, message.data(),
+                            message.size());
+            out_size_ += framed;
+            out_pending_.store(true, std::memory_order_relaxed);
+            return;
+        }
+        // Too big to buffer: what is buffered goes first, then this one without a copy.
+        if (out_size_ > 0) {
+            send_buffered(ec);
+            if (ec)
+                return;
+        }
+    }
     for_each_frame(message, transport_->max_send_size() - frame_header_size,
                    [&](const frame_header& header, std::span<const std::byte> payload) {
                        const std::span<const std::byte> pieces[2] = {header, payload};
                        transport_->send(pieces, ec);
                        return !ec;
                    });
+}
+
+void message_channel::enable_coalescing() {
+    out_capacity_ = transport_->max_send_size();
+    out_ = std::make_unique_for_overwrite<std::byte[]>(out_capacity_);
+}
+
+void message_channel::send_buffered(std::error_code& ec) noexcept {
+    const std::span<const std::byte> pieces[1] = {std::span(out_.get(), out_size_)};
+    transport_->send(pieces, ec);
+    // Sent or not, these frames are done with: after an error the connection is broken.
+    out_size_ = 0;
+    out_pending_.store(false, std::memory_order_relaxed);
+}
+
+void message_channel::flush(std::error_code& ec) noexcept {
+    ec.clear();
+    if (!out_)
+        return;
+    std::lock_guard lock(write_mutex_);
+    if (out_error_) {
+        ec = std::exchange(out_error_, {});
+        return;
+    }
+    if (out_size_ > 0)
+        send_buffered(ec);
+}
+
+void message_channel::flush_if_idle() noexcept {
+    if (!out_pending_.load(std::memory_order_relaxed))
+        return;
+    std::unique_lock lock(write_mutex_, std::try_to_lock);
+    if (lock.owns_lock() && out_size_ > 0) {
+        std::error_code ec;
+        send_buffered(ec);
+    }
+}
+
+void message_channel::spin_until_readable() noexcept {
+    // A one-byte peek never consumes (a record stays whole on SOCK_SEQPACKET); data, end of
+    // stream or an error all end the spin, and the blocking receive then reports them.
+    const auto until = std::chrono::steady_clock::now() + spin_;
+    std::byte probe;
+    do {
+        if (::recv(spin_fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+            (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return;
+    } while (std::chrono::steady_clock::now() < until);
 }
 
 }  // namespace npipe::detail

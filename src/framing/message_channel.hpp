@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,27 @@ class message_channel {
     /// limit. Concurrent writers are serialised, so their messages never interleave.
     void write(std::span<const std::byte> message, std::error_code& ec) noexcept;
 
+    /// Turns on write coalescing (pipe_options::coalesce_messages): write() appends whole
+    /// frames to a buffer of max_send_size() bytes, sent as one unit when the next message
+    /// does not fit, on flush(), before a read blocks, and at flush_if_idle(). Allocates that
+    /// buffer here (may throw std::bad_alloc). Call before the channel is shared.
+    void enable_coalescing();
+
+    /// Before a read blocks in receive(), poll socket `fd` with non-blocking peeks for up to
+    /// `spin` (pipe_options::spin_before_block). Call before the channel is shared.
+    void set_spin(int fd, std::chrono::nanoseconds spin) noexcept {
+        spin_fd_ = fd;
+        spin_ = spin;
+    }
+
+    /// Sends what coalescing has buffered (nothing to do without coalescing). Waits for a
+    /// writer in another thread to finish its message first.
+    void flush(std::error_code& ec) noexcept;
+
+    /// Sends what is buffered unless another thread is writing right now (which would make us
+    /// wait behind a send that may block); errors are dropped. For close and disconnect.
+    void flush_if_idle() noexcept;
+
     /// Whether the last read ended at a message boundary (true before any read).
     bool is_message_complete() const noexcept { return complete_.load(std::memory_order_relaxed); }
 
@@ -77,6 +99,17 @@ class message_channel {
     std::atomic<bool> eos_{false};
     std::mutex read_mutex_;
     std::mutex write_mutex_;
+    // Coalescing: out_[0, out_size_) holds whole frames not yet sent (guarded by write_mutex_);
+    // out_pending_ lets a reader see without locking that there is something to flush.
+    std::unique_ptr<std::byte[]> out_;
+    std::size_t out_capacity_ = 0, out_size_ = 0;
+    std::atomic<bool> out_pending_{false};
+    std::error_code out_error_;  ///< a send of buffered frames failed outside write()
+    int spin_fd_ = -1;
+    std::chrono::nanoseconds spin_{0};
+
+    void send_buffered(std::error_code& ec) noexcept;  ///< write_mutex_ held
+    void spin_until_readable() noexcept;
 };
 
 }  // namespace npipe::detail

@@ -21,6 +21,7 @@ struct client_state : pipe_state {
     client_state(std::string name, pipe_direction direction, const pipe_options& options_)
         : pipe_state(std::move(name), direction, fd_kind::socket), options(options_) {
         transmission_known = false;  // learnt at connect
+        tune(options);
     }
     pipe_options options;
     std::string path;

@@ -97,7 +97,9 @@ struct server_state : pipe_state {
                  const pipe_options& options_)
         : pipe_state(std::move(name), direction, fd_kind::socket),
           options(options_),
-          max_instances(max_instances_) {}
+          max_instances(max_instances_) {
+        tune(options);
+    }
 
     ~server_state() override { release_instance(listen); }
 

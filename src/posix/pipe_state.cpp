@@ -1,6 +1,7 @@
 // POSIX side of pipe_state: the wake-up eventfd, the blocking waits and the raw I/O loops.
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -32,10 +33,24 @@ void pipe_state::drop_connection(bool end_for_everyone) noexcept {
     // sleeping on a descriptor number that may be reused after close. It ends the connection
     // for every process holding a copy, so a plain disconnect (a child may have the
     // connection, as with `npipe serve -- CMD`) only closes ours.
+    if (messages && conn)
+        messages->flush_if_idle();
     if (end_for_everyone && conn && kind == fd_kind::socket)
         ::shutdown(conn.get(), SHUT_RDWR);
     conn.reset();
     broken = false;
+}
+
+void pipe_state::tune(const pipe_options& options) noexcept {
+    coalesce_messages = options.coalesce_messages;
+    spin = options.spin_before_block;
+    if (spin.count() > 0) {
+        // On one CPU the peer we wait for cannot run while we poll: polling only delays it.
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) <= 1)
+            spin = {};
+    }
 }
 
 void pipe_state::attach_message_channel(std::size_t max_message_size,
@@ -43,6 +58,10 @@ void pipe_state::attach_message_channel(std::size_t max_message_size,
     try {
         messages = std::make_unique<message_channel>(
             std::make_unique<seqpacket_transport>(conn.get()), max_message_size);
+        if (coalesce_messages)
+            messages->enable_coalescing();
+        if (spin.count() > 0)
+            messages->set_spin(conn.get(), spin);
         ec.clear();
     } catch (const std::bad_alloc&) {
         ec = std::make_error_code(std::errc::not_enough_memory);
@@ -52,6 +71,8 @@ void pipe_state::attach_message_channel(std::size_t max_message_size,
 void pipe_state::close() noexcept {
     if (closed.exchange(true))
         return;
+    if (messages && conn)
+        messages->flush_if_idle();  // coalesced messages still go out, as at a disconnect
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
     // Another thread may be inside read() or write() on the socket right now: shutdown wakes it
@@ -143,6 +164,21 @@ std::size_t read_some(int fd, std::span<std::byte> buffer, std::error_code& ec) 
         ec = errno_code(errno);
         return 0;
     }
+}
+
+std::size_t read_some_spinning(int fd, std::span<std::byte> buffer, std::chrono::nanoseconds spin,
+                               std::error_code& ec) noexcept {
+    const auto until = std::chrono::steady_clock::now() + spin;
+    do {
+        ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+        if (n >= 0) {
+            ec.clear();
+            return static_cast<std::size_t>(n);
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            break;  // read_some gives errors their meaning
+    } while (std::chrono::steady_clock::now() < until);
+    return read_some(fd, buffer, ec);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // read and write. bench/run.sh runs it beside the baselines and writes docs/benchmarks.md.
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -47,10 +48,18 @@ class client_connection : public pipe_connection {
     named_pipe_client c_;
 };
 
-pipe_options options_for(const bench::config& cfg) {
+/// The library's performance options under test (`--coalesce`, `--spin-us`).
+struct tuning {
+    bool coalesce = false;
+    int spin_us = 0;
+};
+
+pipe_options options_for(const bench::config& cfg, const tuning& t) {
     pipe_options o;
     o.in_buffer_size = cfg.buffer_size;
     o.out_buffer_size = cfg.buffer_size;
+    o.coalesce_messages = t.coalesce;
+    o.spin_before_block = std::chrono::microseconds(t.spin_us);
     return o;
 }
 
@@ -84,7 +93,7 @@ void use_message_reads(Stream& s) {
 /// client finds an instance and the instance limit is the client count.
 class npipe_transport : public bench::transport {
   public:
-    explicit npipe_transport(bool message) : message_(message) {}
+    npipe_transport(bool message, tuning t) : message_(message), tuning_(t) {}
     bool message_oriented() const override { return message_; }
 
     std::unique_ptr<bench::listener> listen(const bench::config& cfg) override {
@@ -102,13 +111,14 @@ class npipe_transport : public bench::transport {
         l->name = "npipe-bench-" + std::to_string(::getpid());
         l->instances.reserve(static_cast<std::size_t>(cfg.clients));
         for (int i = 0; i < cfg.clients; ++i)
-            l->instances.push_back(make_server(l->name, cfg.clients, message_, options_for(cfg)));
+            l->instances.push_back(
+                make_server(l->name, cfg.clients, message_, options_for(cfg, tuning_)));
         return l;
     }
 
     std::unique_ptr<bench::connection> connect(const std::string& name,
                                                const bench::config& cfg) override {
-        named_pipe_client c(".", name, pipe_direction::in_out, options_for(cfg));
+        named_pipe_client c(".", name, pipe_direction::in_out, options_for(cfg, tuning_));
         c.connect();
         if (message_)
             use_message_reads(c);
@@ -117,6 +127,7 @@ class npipe_transport : public bench::transport {
 
   private:
     bool message_;
+    tuning tuning_;
 };
 
 }  // namespace
@@ -124,8 +135,8 @@ class npipe_transport : public bench::transport {
 void add_bench_command(CLI::App& app) {
     struct options {
         std::string test, size, count, buffer_size;
-        int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1;
-        bool message = false, json = false;
+        int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1, spin_us = 0;
+        bool message = false, json = false, coalesce = false;
     };
     auto o = std::make_shared<options>();
     auto* cmd = app.add_subcommand(
@@ -153,6 +164,13 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--cpu-client", o->cpu_client, "Pin the client process to this CPU")
         ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--message", o->message, "Use message mode (transmission_mode::message)");
+    cmd->add_flag("--coalesce", o->coalesce,
+                  "Message mode: coalesce messages into 64 KiB sends "
+                  "(pipe_options::coalesce_messages)");
+    cmd->add_option("--spin-us", o->spin_us,
+                    "Poll this many microseconds before a read blocks "
+                    "(pipe_options::spin_before_block)")
+        ->check(CLI::Range(0, 1000000));
     cmd->add_flag("--json", o->json, "Print the figures as one JSON object on one line");
     cmd->callback([o] {
         try {
@@ -172,7 +190,7 @@ void add_bench_command(CLI::App& app) {
             cfg.cpu_server = o->cpu_server;
             cfg.cpu_client = o->cpu_client;
             cfg.json = o->json;
-            npipe_transport t(o->message);
+            npipe_transport t(o->message, tuning{o->coalesce, o->spin_us});
             bench::print(bench::run(t, cfg), std::cout);
         } catch (const bench::bench_error& e) {
             throw exit_request{1, std::string("bench: ") + e.what()};
