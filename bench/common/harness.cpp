@@ -322,10 +322,17 @@ void server_process(transport& t, const config& cfg, unique_fd ready, unique_fd 
 struct child_guard {
     pid_t pid = -1;
     ~child_guard() {
-        if (pid > 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
+        if (pid <= 0)
+            return;
+        // A server whose client failed usually ends by itself within moments (its connection
+        // reads end of stream) and then removes its socket file; kill only one that does not.
+        for (int i = 0; i < 100; ++i) {
+            if (::waitpid(pid, nullptr, WNOHANG) == pid)
+                return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
     }
     /// The server's status when it has already ended, as text ("" while it runs).
     std::string ended() {
