@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "commands.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
 #include "npipe/asio/pipe_stream.hpp"
 #include "npipe/errors.hpp"
@@ -139,12 +140,16 @@ rlim_t raise_fd_limit(int max_instances) {
 
 }  // namespace
 
-void run_echo_server(const std::string& name, bool message, int max_instances) {
+// Declared in commands.hpp as
+//   void run_echo_server(const std::string& name, bool message, int max_instances,
+//                        const pipe_options& options = {});
+void run_echo_server(const std::string& name, bool message, int max_instances,
+                     const pipe_options& options) {
     raise_fd_limit(max_instances);
     ::asio::io_context io(1);
     npipe::asio::named_pipe_acceptor acceptor(
         io, name, pipe_direction::in_out, max_instances,
-        message ? transmission_mode::message : transmission_mode::byte);
+        message ? transmission_mode::message : transmission_mode::byte, options);
     ::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code ec, int) {
         if (ec)

@@ -88,7 +88,8 @@ class pipe_stream {
 
     /// Writes some bytes: completes with (error_code, bytes written). Byte pipes: the socket's
     /// write (possibly short: ::asio::async_write loops). Message pipes: the buffers are sent
-    /// as one message, all of them (see async_write_message). A peer that has gone away gives
+    /// as one message, all of them; but ::asio::async_write hands a write_some at most 64 KiB,
+    /// so use async_write_message for messages. A peer that has gone away gives
     /// npipe::errc::broken_pipe (never SIGPIPE), and every later write fails the same way.
     template <class ConstBufferSequence, class CompletionToken>
     auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
