@@ -43,7 +43,7 @@ struct pipe_state {
     std::unique_ptr<message_channel> messages;
 
     /// From pipe_options: coalesce written messages; poll this long before a read blocks (0
-    /// when the process may only run on one CPU). Set by tune(), before any connection.
+    /// with one CPU online). Set by tune(), before any connection.
     bool coalesce_messages = false;
     std::chrono::nanoseconds spin{0};
 

@@ -87,8 +87,8 @@ struct pipe_options {
     /// Low-latency mode: a read that finds nothing to read first polls the socket without
     /// blocking for up to this long before it sleeps in the kernel, so an answer arriving
     /// within the window costs no wake-up (typically ~20 us between cores in a VM). Burns one
-    /// CPU while it polls; 0 (the default) never polls. No effect when this process may run on
-    /// one CPU only (its affinity mask), where polling would only delay the peer it waits for.
+    /// CPU while it polls; 0 (the default) never polls. Each poll is followed by sched_yield(),
+    /// so a peer sharing our CPU still runs; no effect on a machine with one CPU online.
     std::chrono::microseconds spin_before_block{0};
 
     /// Client of a pipe on another machine (through `npipe gateway`): the TLS settings and

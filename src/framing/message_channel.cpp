@@ -1,5 +1,6 @@
 #include "framing/message_channel.hpp"
 
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -191,6 +192,7 @@ void message_channel::spin_until_readable() noexcept {
         if (::recv(spin_fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
             (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             return;
+        ::sched_yield();  // the peer may share our CPU (its affinity is not ours to see)
     } while (std::chrono::steady_clock::now() < until);
 }
 

@@ -44,13 +44,9 @@ void pipe_state::drop_connection(bool end_for_everyone) noexcept {
 void pipe_state::tune(const pipe_options& options) noexcept {
     coalesce_messages = options.coalesce_messages;
     spin = options.spin_before_block;
-    if (spin.count() > 0) {
-        // On one CPU the peer we wait for cannot run while we poll: polling only delays it.
-        cpu_set_t cpus;
-        CPU_ZERO(&cpus);
-        if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) <= 1)
-            spin = {};
-    }
+    // With one CPU online the peer we wait for cannot run while we poll: polling only delays it.
+    if (spin.count() > 0 && ::sysconf(_SC_NPROCESSORS_ONLN) <= 1)
+        spin = {};
 }
 
 void pipe_state::attach_message_channel(std::size_t max_message_size,
@@ -177,6 +173,8 @@ std::size_t read_some_spinning(int fd, std::span<std::byte> buffer, std::chrono:
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             break;  // read_some gives errors their meaning
+        // The peer may share our CPU (its affinity is not ours to see): let it run.
+        ::sched_yield();
     } while (std::chrono::steady_clock::now() < until);
     return read_some(fd, buffer, ec);
 }
