@@ -17,6 +17,8 @@ void add_connect_command(CLI::App& app);  // connect.cpp: nc for pipes
 void add_list_command(CLI::App& app);     // list.cpp: the pipes on this machine
 void add_anon_command(CLI::App& app);     // anon.cpp: anonymous pipes to child processes
 void add_chat_command(CLI::App& app);     // chat.cpp: message-mode chat (part 4)
+void add_gateway_command(CLI::App& app);  // gateway.cpp: expose pipes over TLS (npipe::remote)
+void add_bench_command(CLI::App& app);    // bench.cpp: latency, throughput, messages, connect
 
 /// Starts a command for a subcommand (npipe::spawn); a failure to start becomes an
 /// exit_request with a shell's status: 127 when the program is not found, 126 otherwise.

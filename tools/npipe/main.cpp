@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
     npipe::cli::add_list_command(app);
     npipe::cli::add_anon_command(app);
     npipe::cli::add_chat_command(app);
+    npipe::cli::add_gateway_command(app);
+    npipe::cli::add_bench_command(app);
 
     try {
         app.parse(argc, argv);
