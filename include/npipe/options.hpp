@@ -60,7 +60,10 @@ struct pipe_options {
     bool first_pipe_instance = false;
 
     /// Kernel receive / send buffer sizes for the connection (SO_RCVBUF / SO_SNDBUF);
-    /// 0 keeps the system default. Larger buffers raise throughput for large writes.
+    /// 0 keeps the system default. Larger buffers raise throughput for large writes. The kernel
+    /// caps these at net.core.rmem_max / wmem_max unless the process has CAP_NET_ADMIN (root),
+    /// where npipe sets them with SO_RCVBUFFORCE / SO_SNDBUFFORCE instead; without it the cap
+    /// applies silently (raise the sysctls to lift it).
     std::size_t in_buffer_size = 0;
     std::size_t out_buffer_size = 0;
 

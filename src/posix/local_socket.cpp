@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -394,14 +395,17 @@ unique_fd connect_once(const std::string& path, std::error_code& ec, int type) {
 }
 
 void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcept {
-    if (in_size) {
-        int v = static_cast<int>(in_size);
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
-    }
-    if (out_size) {
-        int v = static_cast<int>(out_size);
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
-    }
+    // The plain options are capped at net.core.rmem_max / wmem_max; the FORCE ones are not, but
+    // need CAP_NET_ADMIN. Try them first and fall back silently: the size is a hint either way.
+    auto set = [fd](int force, int plain, std::size_t size) {
+        int v = static_cast<int>(std::min<std::size_t>(size, INT_MAX / 2));
+        if (::setsockopt(fd, SOL_SOCKET, force, &v, sizeof v) != 0)
+            ::setsockopt(fd, SOL_SOCKET, plain, &v, sizeof v);
+    };
+    if (in_size)
+        set(SO_RCVBUFFORCE, SO_RCVBUF, in_size);
+    if (out_size)
+        set(SO_SNDBUFFORCE, SO_SNDBUF, out_size);
 }
 
 seqpacket_transport::seqpacket_transport(int fd) noexcept : fd_(fd) {
