@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "npipe/options.hpp"
 #include "npipe/process.hpp"
 
 namespace npipe::cli {
@@ -19,6 +20,11 @@ void add_anon_command(CLI::App& app);     // anon.cpp: anonymous pipes to child 
 void add_chat_command(CLI::App& app);     // chat.cpp: message-mode chat (part 4)
 void add_gateway_command(CLI::App& app);  // gateway.cpp: expose pipes over TLS (npipe::remote)
 void add_bench_command(CLI::App& app);    // bench.cpp: latency, throughput, messages, connect
+
+/// serve_echo.cpp: `npipe serve NAME --echo [--message]`, the async echo server on one thread,
+/// until SIGINT/SIGTERM.
+void run_echo_server(const std::string& name, bool message, int max_instances,
+                     const pipe_options& options = {});
 
 /// Starts a command for a subcommand (npipe::spawn); a failure to start becomes an
 /// exit_request with a shell's status: 127 when the program is not found, 126 otherwise.

@@ -164,6 +164,8 @@ void add_serve_command(CLI::App& app) {
     static std::vector<std::string> allow_gids_text;
     static double idle_timeout_s = 0;
     static double write_timeout_s = 0;
+    static bool echo = false;
+    static bool message = false;
     static std::vector<std::string> command;
     auto* cmd = app.add_subcommand(
         "serve",
@@ -194,8 +196,15 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--write-timeout", write_timeout_s,
                     "Close a client that reads nothing for SEC seconds while we write to it (with "
                     "CMD: CMD's writes to the pipe fail after SEC seconds without progress)");
+    auto* echo_flag = cmd->add_flag(
+        "--echo", echo,
+        "Run an async echo server on one thread: each client's bytes (or messages) are sent "
+        "straight back, for any number of clients, until SIGINT/SIGTERM");
+    cmd->add_flag("--message", message,
+                  "With --echo: a message-mode pipe, each message echoed whole")
+        ->needs(echo_flag);
     cmd->add_option("CMD", command, "Command to run for each client (after --)");
-    cmd->callback([] {
+    cmd->callback([cmd] {
         int instances = parse_instances(instances_text);
         pipe_options options;
         options.current_user_only = current_user_only;
@@ -225,6 +234,15 @@ void add_serve_command(CLI::App& app) {
         limits.write_timeout = seconds_flag(write_timeout_s);
         // Signals are blocked before the socket exists, so a SIGTERM that arrives as soon as a
         // client can see the server still takes the clean way out (the watcher below).
+        if (echo) {
+            if (!command.empty())
+                throw CLI::ValidationError("--echo", "echoes by itself: give no CMD");
+            // Before block_signals(): the echo server takes SIGINT / SIGTERM with a signal_set.
+            bool instances_given = cmd->get_option("--max-instances")->count() > 0;
+            run_echo_server(name, message,
+                            instances_given ? instances : max_allowed_server_instances, options);
+            return;
+        }
         stop_watcher::block_signals();
         named_pipe_server server(name, pipe_direction::in_out, instances, options);
         // SIGINT / SIGTERM close the server: the wait or the relay ends, clients read end of
