@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds npipe with warnings as errors and runs every test (ctest), then a short fuzz run.
+# Builds npipe with warnings as errors and runs every test (ctest), then short fuzz runs and the
+# async tests under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -12,3 +13,10 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPIPE_BUILD_
   -DNPIPE_BUILD_TESTS=OFF -DNPIPE_BUILD_TOOLS=OFF -DNPIPE_BUILD_EXAMPLES=OFF -DNPIPE_WERROR=ON >/dev/null
 cmake --build build-fuzz
 ctest --test-dir build-fuzz --output-on-failure
+
+# The async layer under ThreadSanitizer (GCC 12 needs -Wno-tsan for Asio's atomic_thread_fence).
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS="-fsanitize=thread -Wno-tsan" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+  -DNPIPE_WERROR=ON -DNPIPE_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build-tsan --target asio_test asio_interop_test asio_echo_test
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^Asio' --output-on-failure -j"$(nproc)" --timeout 600
