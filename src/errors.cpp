@@ -100,7 +100,8 @@ std::error_code make_error_code(errc e) noexcept {
 
 namespace {
 std::string describe(std::string_view pipe_name, std::string_view operation) {
-    if (pipe_name.empty()) return std::string(operation);  // anonymous pipes, processes
+    if (pipe_name.empty())
+        return std::string(operation);  // anonymous pipes, processes
     std::string text = "pipe '";
     text += pipe_name;
     text += "': ";

@@ -34,7 +34,8 @@ std::span<const std::byte> bytes(const std::string& s) {
 std::string read_all(npipe::pipe_stream& p) {
     std::string result;
     std::vector<std::byte> buffer(65536);
-    while (auto n = p.read(buffer)) result.append(reinterpret_cast<const char*>(buffer.data()), n);
+    while (auto n = p.read(buffer))
+        result.append(reinterpret_cast<const char*>(buffer.data()), n);
     return result;
 }
 
@@ -321,9 +322,7 @@ TEST(named_pipe, socket_file_is_removed_with_the_last_instance) {
     {
         named_pipe_server a(name, pipe_direction::in_out, 2);
         path = a.socket_path();
-        {
-            named_pipe_server b(name, pipe_direction::in_out, 2);
-        }
+        { named_pipe_server b(name, pipe_direction::in_out, 2); }
         EXPECT_EQ(::access(path.c_str(), F_OK), 0) << "one instance remains";
     }
     EXPECT_NE(::access(path.c_str(), F_OK), 0);
@@ -362,7 +361,8 @@ TEST(named_pipe, connect_returns_as_soon_as_the_server_appears) {
         client.connect(20s);
         return std::chrono::steady_clock::now();
     });
-    while (!tid) std::this_thread::yield();
+    while (!tid)
+        std::this_thread::yield();
     ASSERT_TRUE(wait_until_sleeping(tid));
     auto created = std::chrono::steady_clock::now();
     named_pipe_server server(name);
@@ -383,7 +383,8 @@ TEST(named_pipe, close_from_another_thread_aborts_wait_for_connection) {
         server.wait_for_connection(ec);
         return ec;
     });
-    while (!tid) std::this_thread::yield();
+    while (!tid)
+        std::this_thread::yield();
     ASSERT_TRUE(wait_until_sleeping(tid));
     server.close();
     ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready) << "close did not wake the wait";
@@ -400,7 +401,8 @@ TEST(named_pipe, destroying_the_server_aborts_wait_for_connection) {
         s->wait_for_connection(ec);
         return ec;
     });
-    while (!tid) std::this_thread::yield();
+    while (!tid)
+        std::this_thread::yield();
     ASSERT_TRUE(wait_until_sleeping(tid));
     server.reset();
     ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready);
@@ -418,7 +420,8 @@ TEST(named_pipe, close_from_another_thread_aborts_connect) {
         client.connect(60s, ec);
         return ec;
     });
-    while (!tid) std::this_thread::yield();
+    while (!tid)
+        std::this_thread::yield();
     ASSERT_TRUE(wait_until_sleeping(tid));
     client.close();
     ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready);
@@ -488,7 +491,8 @@ TEST(named_pipe, current_user_only_sets_mode_0600_and_accepts_the_same_user) {
 }
 
 TEST(named_pipe, current_user_only_refuses_another_user) {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user (CI runs as root)";
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root to act as another user (CI runs as root)";
     auto name = unique_pipe_name();
     npipe::pipe_options options;
     options.current_user_only = true;
@@ -502,7 +506,8 @@ TEST(named_pipe, current_user_only_refuses_another_user) {
         return ec;
     });
     int code = in_child_process([&] {
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 3;
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+            return 3;
         named_pipe_client intruder(name);
         intruder.connect(5s);
         std::byte b[1];
@@ -525,7 +530,8 @@ TEST(named_pipe, current_user_only_refuses_another_user) {
     pid_t pid = ::fork();
     if (pid == 0) {
         ::close(fds[0]);
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+            ::_exit(3);
         named_pipe_server s(other);
         ::chmod(s.socket_path().c_str(), 0666);
         [[maybe_unused]] auto w = ::write(fds[1], "r", 1);
@@ -551,7 +557,8 @@ TEST(named_pipe, peer_killed_mid_transfer_gives_end_of_stream_not_a_hang) {
         named_pipe_client c(name);
         c.connect(10s);
         std::string block(65536, 'z');
-        for (;;) c.write(bytes(block));
+        for (;;)
+            c.write(bytes(block));
     }
     server.wait_for_connection(10s);
     std::byte buffer[4096];
@@ -566,7 +573,8 @@ TEST(named_pipe, peer_killed_mid_transfer_gives_end_of_stream_not_a_hang) {
 TEST(named_pipe, bad_arguments_are_clear_errors) {
     EXPECT_THROW(named_pipe_server("a/b"), npipe::pipe_error);
     EXPECT_THROW(named_pipe_server(std::string(200, 'n')), npipe::pipe_error);
-    EXPECT_THROW(named_pipe_server(unique_pipe_name(), pipe_direction::in_out, 0), npipe::pipe_error);
+    EXPECT_THROW(named_pipe_server(unique_pipe_name(), pipe_direction::in_out, 0),
+                 npipe::pipe_error);
     EXPECT_THROW(named_pipe_server(unique_pipe_name(), pipe_direction::in_out, 255),
                  npipe::pipe_error);
     EXPECT_THROW(named_pipe_client("anonymous"), npipe::pipe_error);
@@ -593,7 +601,8 @@ TEST(named_pipe, permission_denied_is_reported_not_retried) {
         options.current_user_only = true;  // mode 0600, owned by root
         named_pipe_server server(name, pipe_direction::in_out, 1, options);
         int code = in_child_process([&] {
-            if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 3;
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+                return 3;
             named_pipe_client c(name);
             std::error_code ec;
             auto start = std::chrono::steady_clock::now();

@@ -11,9 +11,10 @@
 namespace {
 
 class scoped_env {
-public:
+  public:
     scoped_env(const char* key, const char* value) : key_(key) {
-        if (const char* old = std::getenv(key)) old_ = old;
+        if (const char* old = std::getenv(key))
+            old_ = old;
         if (value)
             ::setenv(key, value, 1);
         else
@@ -26,7 +27,7 @@ public:
             ::unsetenv(key_);
     }
 
-private:
+  private:
     const char* key_;
     std::optional<std::string> old_;
 };

@@ -57,9 +57,9 @@ class child {
     /// Blocks until stdout contains `text` or the timeout passes; true when found.
     bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout = 30s);
 
-      struct shared;  ///< output collected by the reader threads
+    struct shared;  ///< output collected by the reader threads
 
-private:
+  private:
     pid_t pid_ = -1;
     int stdin_fd_ = -1;
     std::optional<int> status_;
