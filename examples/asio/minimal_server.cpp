@@ -1,4 +1,4 @@
-// clang-format off: kept at the 15 lines the README shows
+// clang-format off
 #include <asio.hpp>
 #include <npipe/asio/named_pipe_acceptor.hpp>
 using namespace asio;
