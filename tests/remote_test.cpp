@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -285,6 +286,60 @@ TEST(Remote, ServerCloseIsEndOfStreamAndLaterWritesBreak) {
     for (int i = 0; i < 200 && !ec; ++i)
         client.write(std::as_bytes(std::span(chunk.data(), chunk.size())), ec);
     EXPECT_EQ(ec, errc::broken_pipe);
+}
+
+std::size_t entries(const char* dir) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir))
+        ++n;
+    return n;
+}
+
+TEST(Remote, ClosedPipeLeavesNoThreadNorDescriptor) {
+    auto name = unique_pipe_name("owned");
+    named_pipe_server server(name);
+    running_gateway gw(base_options({name}));
+    const auto tasks_before = entries("/proc/self/task");
+    const auto fds_before = entries("/proc/self/fd");
+    {
+        auto client = remote_client(at_port(gw.port()), name, client_tls());
+        client.connect(10s);
+        server.wait_for_connection(10s);
+        EXPECT_EQ(entries("/proc/self/task"), tasks_before + 1);  // the relay
+        write_text(client, "last words");
+        client.close();
+        // close() has wound the relay down: its thread is gone, and what was written
+        // before the close arrived in full.
+        EXPECT_EQ(entries("/proc/self/task"), tasks_before);
+        EXPECT_EQ(read_all(server), "last words");
+        server.disconnect();
+    }
+    ASSERT_TRUE(gw.wait_log(name + "': ended")) << gw.log();
+    EXPECT_EQ(entries("/proc/self/task"), tasks_before);
+    EXPECT_EQ(entries("/proc/self/fd"), fds_before);
+}
+
+TEST(Remote, DestroyedWhileReadingInAnotherThreadJoinsTheRelay) {
+    auto name = unique_pipe_name("owned2");
+    named_pipe_server server(name);
+    running_gateway gw(base_options({name}));
+    const auto tasks_before = entries("/proc/self/task");
+    {
+        auto client = remote_client(at_port(gw.port()), name, client_tls());
+        client.connect(10s);
+        server.wait_for_connection(10s);
+        std::promise<void> reading;
+        auto reader = std::async(std::launch::async, [&] {
+            reading.set_value();
+            std::error_code ec;
+            std::byte b[16];
+            return client.read(b, ec);
+        });
+        reading.get_future().get();
+        client.close();  // wakes the reader whether or not it is inside read() yet
+        EXPECT_EQ(reader.get(), 0u);
+    }
+    EXPECT_EQ(entries("/proc/self/task"), tasks_before);
 }
 
 TEST(Remote, MessageModeKeepsBoundaries) {

@@ -67,13 +67,14 @@ class gateway {
     /// Serves until stop(); returns once every connection has ended.
     void run();
 
-    /// Thread-safe and idempotent: stops accepting, answers clients still sending their
+    /// Thread-safe and idempotent (until destruction, which must wait for run() to return):
+    /// stops accepting, answers clients still sending their
     /// request with "gateway shutting down" and closes forwarded connections.
     void stop();
 
   private:
     struct impl;
-    std::shared_ptr<impl> impl_;
+    std::unique_ptr<impl> impl_;
 };
 
 }  // namespace npipe

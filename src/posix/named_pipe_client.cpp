@@ -29,8 +29,19 @@ struct client_state : pipe_state {
     std::shared_ptr<remote_link> link;
     std::string why;  ///< remote connects: what went wrong, for the exception's message
 
+    ~client_state() override {
+        // The relay must see our end go before it can finish (pipe_state closes it later).
+        if (link && conn)
+            ::shutdown(conn.get(), SHUT_RDWR);
+        on_close();
+    }
+
     std::error_code end_of_stream_error() const noexcept override {
         return link ? link->failure() : std::error_code();
+    }
+    void on_close() noexcept override {
+        if (link)
+            link->close();
     }
 };
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -29,20 +30,81 @@ namespace {
 using clock = std::chrono::steady_clock;
 using deadline_t = std::optional<clock::time_point>;
 
-class relay_link final : public remote_link {
+// One remote pipe's relay: an io_context on a thread of its own forwarding between the TLS
+// connection and the relay's end of the local socket pair. Owned by the pipe: close() winds it
+// down and joins the thread, so a closed pipe leaves neither thread nor descriptor behind.
+class relay final : public remote_link {
   public:
+    // How long close() lets the relay deliver what the pipe wrote before it closed (the
+    // gateway may be slow to read) before cutting it off, as SO_LINGER would.
+    static constexpr auto linger = std::chrono::seconds(5);
+
+    relay(unique_fd tcp, ssl_ptr ssl, unique_fd local, bool message, std::error_code& ec) {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        ::getsockname(tcp.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+        asio::ip::tcp::socket socket(io_);
+        socket.assign(addr.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(),
+                      tcp.get(), ec);
+        if (ec)
+            return;
+        tcp.release();
+        asio::generic::stream_protocol::socket local_socket(io_);
+        local_socket.assign(asio::generic::stream_protocol(AF_UNIX, 0), local.get(), ec);
+        if (ec)
+            return;
+        local.release();
+        pump_settings settings;
+        settings.record_size = message ? max_seqpacket_record : 0;
+        // A plain pointer: the pump lives in our io_context, a shared_ptr would be a cycle.
+        std::make_shared<pump>(std::make_shared<tls_socket>(std::move(socket), std::move(ssl)),
+                               std::move(local_socket), settings,
+                               [this](std::error_code e) { set(e); })
+            ->start();
+        try {
+            thread_ = std::thread([this] {
+                io_.run();
+                std::lock_guard lock(mutex_);
+                done_ = true;
+                finished_.notify_all();
+            });
+        } catch (const std::system_error& e) {
+            ec = e.code();
+        }
+    }
+    ~relay() override { close(); }
+
     std::error_code failure() const noexcept override {
         std::lock_guard lock(mutex_);
         return failure_;
     }
+
+    void close() noexcept override {
+        std::call_once(close_once_, [this] {
+            if (!thread_.joinable())
+                return;
+            {
+                std::unique_lock lock(mutex_);
+                finished_.wait_for(lock, linger, [this] { return done_; });
+            }
+            io_.stop();  // what is still pending dies with io_ (the pump, its sockets, SSL)
+            thread_.join();
+        });
+    }
+
+  private:
     void set(std::error_code ec) noexcept {
         std::lock_guard lock(mutex_);
         failure_ = ec;
     }
 
-  private:
+    asio::io_context io_{1};
+    std::thread thread_;
     mutable std::mutex mutex_;
+    std::condition_variable finished_;
+    bool done_ = false;
     std::error_code failure_;
+    std::once_flag close_once_;
 };
 
 int poll_ms(const deadline_t& deadline) {
@@ -169,33 +231,6 @@ std::error_code status_error(status s) {
             break;
     }
     return errc::broken_pipe;
-}
-
-void run_relay(std::shared_ptr<relay_link> link, unique_fd tcp, ssl_ptr ssl, unique_fd local,
-               bool message) {
-    asio::io_context io(1);
-    std::error_code ec;
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    ::getsockname(tcp.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    asio::ip::tcp::socket socket(io);
-    socket.assign(addr.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(),
-                  tcp.release(), ec);
-    asio::generic::stream_protocol::socket local_socket(io);
-    if (!ec)
-        local_socket.assign(asio::generic::stream_protocol(AF_UNIX, 0), local.release(), ec);
-    if (ec) {
-        link->set(ec);
-        return;
-    }
-    pump_settings settings;
-    settings.record_size = message ? max_seqpacket_record : 0;
-    auto p = std::make_shared<pump>(std::make_shared<tls_socket>(std::move(socket), std::move(ssl)),
-                                    std::move(local_socket), settings,
-                                    [link](std::error_code ec) { link->set(ec); });
-    p->start();
-    p.reset();
-    io.run();
 }
 
 remote_connection connect_remote(std::string_view server, std::string_view name, pipe_direction,
@@ -335,14 +370,9 @@ remote_connection connect_remote(std::string_view server, std::string_view name,
         return out;
     }
     out.fd = unique_fd(pair[0]);
-    unique_fd relay_end(pair[1]);
-    auto link = std::make_shared<relay_link>();
-    try {
-        std::thread(run_relay, link, std::move(tcp), std::move(ssl), std::move(relay_end),
-                    a.message_mode)
-            .detach();
-    } catch (const std::system_error& e) {
-        ec = e.code();
+    auto link = std::make_shared<relay>(std::move(tcp), std::move(ssl), unique_fd(pair[1]),
+                                        a.message_mode, ec);
+    if (ec) {
         out.fd.reset();
         return out;
     }

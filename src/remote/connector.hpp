@@ -22,6 +22,10 @@ class remote_link {
     virtual ~remote_link() = default;
     /// The error that ended the relayed connection (a dead network: timed_out), or none.
     virtual std::error_code failure() const noexcept = 0;
+    /// Ends the relay once the pipe's end of the connection is shut down: it first lets the
+    /// relay deliver what was written (bounded, as SO_LINGER), then stops it and releases
+    /// its thread, descriptors and TLS state. Idempotent.
+    virtual void close() noexcept = 0;
 };
 
 struct remote_connection {

@@ -56,7 +56,11 @@ digest sha256(std::string_view s) {
 
 }  // namespace
 
-struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
+// Handlers refer to the gateway by plain pointer, never by shared_ptr: the gateway owns the
+// io_context, so a handler owning the gateway would be a cycle (a stop() posted after run()
+// returned would keep everything alive). Destroying the io_context destroys every pending
+// handler, and with them every connection, before the rest of the gateway goes.
+struct gateway::impl {
     struct connection;
 
     gateway_options options;
@@ -96,7 +100,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     std::array<std::byte, request_header_size + max_pipe_name + max_token> request_bytes{};
     std::size_t have = 0;
     std::array<std::byte, answer_size> answer_bytes{};
-    std::shared_ptr<pump> forwarding;
+    std::weak_ptr<pump> forwarding;
     bool answered = false;
 
     void start() {
@@ -206,12 +210,15 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
             settings.buffer_size = std::max<std::size_t>(gw.options.buffer_size, 64 * 1024);
             settings.record_size = message ? detail::max_seqpacket_record : 0;
             settings.idle_timeout = gw.options.idle_timeout;
-            forwarding = std::make_shared<pump>(
+            // The pump owns the connection (through on_done), never the other way round: a
+            // pump whose handlers die with the io_context then takes the connection with it.
+            auto p = std::make_shared<pump>(
                 tls, std::move(*local), settings,
                 [self = shared_from_this(), who](std::error_code ec) {
                     self->gw.log(who + ": ended" + (ec ? ": " + ec.message() : std::string()));
                 });
-            forwarding->start();
+            forwarding = p;
+            p->start();
         });
     }
 
@@ -245,42 +252,41 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     }
 
     void stop() {
-        if (forwarding)
-            forwarding->stop(errc::operation_aborted);
+        if (auto p = forwarding.lock())
+            p->stop(errc::operation_aborted);
     }
 };
 
 void gateway::impl::accept() {
-    acceptor.async_accept(
-        [self = shared_from_this()](const std::error_code& ec, asio::ip::tcp::socket socket) {
-            if (ec == asio::error::operation_aborted || self->stopping)
-                return;
-            if (!ec) {
-                std::error_code ignored;
-                socket.non_blocking(true, ignored);
-                set_dead_peer_timeout(socket.native_handle(), self->options.dead_peer_timeout);
-                ssl_ptr ssl(SSL_new(self->ctx.get()));
-                if (ssl && attach_socket(ssl.get(), socket.native_handle())) {
-                    std::make_shared<connection>(*self, std::move(socket), std::move(ssl))->start();
-                } else {
-                    self->log("dropped a client: " + take_ssl_errors());
-                }
+    acceptor.async_accept([self = this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || self->stopping)
+            return;
+        if (!ec) {
+            std::error_code ignored;
+            socket.non_blocking(true, ignored);
+            set_dead_peer_timeout(socket.native_handle(), self->options.dead_peer_timeout);
+            ssl_ptr ssl(SSL_new(self->ctx.get()));
+            if (ssl && attach_socket(ssl.get(), socket.native_handle())) {
+                std::make_shared<connection>(*self, std::move(socket), std::move(ssl))->start();
             } else {
-                // Out of descriptors (EMFILE) and the like: the client stays queued; pause
-                // instead of spinning on an accept that fails at once, then go on.
-                self->log("accept: " + ec.message());
-                self->accept_pause.expires_after(std::chrono::milliseconds(50));
-                self->accept_pause.async_wait([self](const std::error_code& e) {
-                    if (!e && !self->stopping)
-                        self->accept();
-                });
-                return;
+                self->log("dropped a client: " + take_ssl_errors());
             }
-            self->accept();
-        });
+        } else {
+            // Out of descriptors (EMFILE) and the like: the client stays queued; pause
+            // instead of spinning on an accept that fails at once, then go on.
+            self->log("accept: " + ec.message());
+            self->accept_pause.expires_after(std::chrono::milliseconds(50));
+            self->accept_pause.async_wait([self](const std::error_code& e) {
+                if (!e && !self->stopping)
+                    self->accept();
+            });
+            return;
+        }
+        self->accept();
+    });
 }
 
-gateway::gateway(gateway_options options) : impl_(std::make_shared<impl>()) {
+gateway::gateway(gateway_options options) : impl_(std::make_unique<impl>()) {
     auto& g = *impl_;
     g.options = std::move(options);
     auto fail = [](const std::string& what) {
@@ -345,8 +351,7 @@ void gateway::run() {
 }
 
 void gateway::stop() {
-    auto g = impl_;
-    asio::post(g->io, [g] {
+    asio::post(impl_->io, [g = impl_.get()] {
         if (g->stopping)
             return;
         g->stopping = true;
