@@ -51,6 +51,28 @@ bool file_exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
+// A message-mode client that speaks raw records: connects to `path` and sends them as they are.
+int raw_message_client(const std::string& path, const std::vector<std::string>& records) {
+    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    timeval patience{10, 0};  // a read that should see the server drop us fails, never hangs
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, path.c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    for (auto& r : records)
+        EXPECT_EQ(::send(fd, r.data(), r.size(), MSG_NOSIGNAL), static_cast<ssize_t>(r.size()));
+    return fd;
+}
+
+// A frame header (docs/protocol.md): little-endian, bit 31 "more frames follow".
+std::string frame_header(std::uint32_t word) {
+    std::string h(4, '\0');
+    for (int i = 0; i < 4; ++i)
+        h[static_cast<std::size_t>(i)] = static_cast<char>(word >> (8 * i));
+    return h;
+}
+
 double cpu_seconds() {
     rusage u{};
     ::getrusage(RUSAGE_SELF, &u);
@@ -356,22 +378,10 @@ TEST(robustness, message_server_drops_hostile_clients_and_keeps_serving) {
     named_pipe_server server(name, pipe_direction::in_out, 1, npipe::transmission_mode::message,
                              options);
     std::string path = server.socket_path();
-    auto raw_client = [&](std::vector<std::string> records) {
-        int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strcpy(addr.sun_path, path.c_str());
-        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-        for (auto& r : records)
-            ::send(fd, r.data(), r.size(), MSG_NOSIGNAL);
-        return fd;
+    auto raw_client = [&](const std::vector<std::string>& records) {
+        return raw_message_client(path, records);
     };
-    auto header = [](std::uint32_t word) {
-        std::string h(4, '\0');
-        for (int i = 0; i < 4; ++i)
-            h[static_cast<std::size_t>(i)] = static_cast<char>(word >> (8 * i));
-        return h;
-    };
+    auto header = frame_header;
     struct attack {
         const char* what;
         std::vector<std::string> records;
@@ -458,4 +468,177 @@ TEST(robustness, message_server_drops_hostile_clients_and_keeps_serving) {
         EXPECT_EQ(read_n(good, 5), "reply") << "after " << a.what;
         server.disconnect();
     }
+}
+
+// --- The async echo server (`serve --echo`): timeouts and hostile clients ---------------------
+
+namespace {
+
+// A client that echoes through `serve --echo` and checks every byte, as long as `until` is not
+// ready: the others must go on being served while the server deals with a bad client. Gives up
+// after 20 s, killing the server so that `until` completes and the test fails rather than hangs.
+template <typename Future>
+int echo_until(named_pipe_client& talker, Future& until, child& serve) {
+    auto give_up = std::chrono::steady_clock::now() + 20s;
+    int rounds = 0;
+    do {
+        if (std::chrono::steady_clock::now() > give_up) {
+            serve.kill();
+            ADD_FAILURE() << "the bad client was not dropped within 20 s";
+            break;
+        }
+        std::string text = "round " + std::to_string(rounds) + ": " +
+                           npipe::test::pattern(100 + rounds % 900, rounds + 7);
+        talker.write(bytes(text));
+        EXPECT_EQ(read_n(talker, text.size()), text) << "round " << rounds;
+        ++rounds;
+        // A short pause, far below the idle timeout: the talker is never idle.
+    } while (until.wait_for(20ms) != std::future_status::ready);
+    return rounds;
+}
+
+std::vector<std::string> echo_server_argv(const std::string& name, bool message,
+                                          std::vector<std::string> flags) {
+    std::vector<std::string> argv{cli(), "serve", name, "--echo", "--max-instances", "unlimited"};
+    if (message)
+        argv.push_back("--message");
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return argv;
+}
+
+}  // namespace
+
+TEST(robustness, echo_idle_timeout_drops_silent_clients_and_serves_the_others) {
+    for (bool message : {false, true}) {
+        SCOPED_TRACE(message ? "message mode" : "byte mode");
+        auto name = unique_pipe_name("echo-idle");
+        child serve(echo_server_argv(name, message, {"--idle-timeout", "1"}));
+        ASSERT_TRUE(npipe::test::wait_for_server(name)) << serve.err();
+        named_pipe_client silent(name);
+        silent.connect(5s);
+        auto start = std::chrono::steady_clock::now();
+        auto silent_end = std::async(std::launch::async, [&] {
+            int got = silent.read_byte();
+            return std::make_pair(got, std::chrono::steady_clock::now() - start);
+        });
+        // In message mode also a client that starts a message and never finishes it.
+        int trickler = -1;
+        if (message)
+            trickler = raw_message_client(npipe::pipe_path(name), {frame_header(100) + "abc"});
+        named_pipe_client talker(name);
+        talker.connect(5s);
+        int rounds = echo_until(talker, silent_end, serve);
+
+        auto [got, waited] = silent_end.get();
+        EXPECT_EQ(got, -1);  // dropped: end of stream, no byte
+        EXPECT_GE(waited, 900ms);
+        EXPECT_LT(waited, 10s);
+        EXPECT_GT(rounds, 10);  // the talker was served all along
+        ASSERT_TRUE(serve.wait_for_error("(idle timeout)", message ? 2 : 1, 10s)) << serve.err();
+        if (message) {
+            char c;
+            EXPECT_EQ(::recv(trickler, &c, 1, 0), 0) << "the half-sent message kept its client";
+            ::close(trickler);
+        }
+        // ... and still is, after the drop; it was never dropped itself.
+        std::string after = "after the drop";
+        talker.write(bytes(after));
+        EXPECT_EQ(read_n(talker, after.size()), after);
+        EXPECT_EQ(npipe::test::count_of(serve.err(), "dropped a client"), message ? 2 : 1)
+            << serve.err();
+        EXPECT_NE(serve.err().find("nothing received for 1000 ms (idle timeout)"),
+                  std::string::npos)
+            << serve.err();
+        talker.close();
+        serve.kill(SIGTERM);
+        EXPECT_EQ(serve.wait(10s), 0) << serve.err();
+    }
+}
+
+TEST(robustness, echo_write_timeout_drops_a_client_that_stops_reading) {
+    for (bool message : {false, true}) {
+        SCOPED_TRACE(message ? "message mode" : "byte mode");
+        auto name = unique_pipe_name("echo-write");
+        child serve(echo_server_argv(name, message, {"--write-timeout", "0.5"}));
+        ASSERT_TRUE(npipe::test::wait_for_server(name)) << serve.err();
+        named_pipe_client hog(name);
+        hog.connect(5s);
+        // Sends and never reads: the echo backs up in the server until its write stalls.
+        auto flood = std::async(std::launch::async, [&] {
+            auto chunk = npipe::test::pattern(16 << 10);
+            std::error_code ec;
+            for (std::size_t sent = 0; !ec && sent < (std::size_t{1} << 30); sent += chunk.size())
+                hog.write(bytes(chunk), ec);
+            return ec;
+        });
+        named_pipe_client talker(name);
+        talker.connect(5s);
+        int rounds = echo_until(talker, flood, serve);
+
+        EXPECT_TRUE(flood.get()) << "the hog was never dropped";
+        EXPECT_GT(rounds, 10);
+        ASSERT_TRUE(serve.wait_for_error("(write timeout)", 1, 10s)) << serve.err();
+        std::string after = "after the drop";
+        talker.write(bytes(after));
+        EXPECT_EQ(read_n(talker, after.size()), after);
+        EXPECT_EQ(npipe::test::count_of(serve.err(), "dropped a client"), 1) << serve.err();
+        EXPECT_NE(serve.err().find("read nothing of our echo for 500 ms (write timeout)"),
+                  std::string::npos)
+            << serve.err();
+        talker.close();
+        serve.kill(SIGTERM);
+        EXPECT_EQ(serve.wait(10s), 0) << serve.err();
+    }
+}
+
+TEST(robustness, echo_message_server_drops_hostile_clients_with_the_reason) {
+    auto name = unique_pipe_name("echo-hostile");
+    child serve(echo_server_argv(name, true, {}));
+    ASSERT_TRUE(npipe::test::wait_for_server(name)) << serve.err();
+    auto path = npipe::pipe_path(name);
+    named_pipe_client talker(name);
+    talker.connect(5s);
+    struct attack {
+        const char* what;
+        std::vector<std::string> records;
+        bool closes;         // the client goes away itself instead of being dropped
+        std::string reason;  // what the server logs
+    };
+    std::vector<attack> attacks = {
+        {"oversize length claim",
+         {frame_header(0x7fffffff) + "abc"},
+         false,
+         "oversize message (over the " +
+             std::to_string(npipe::pipe_options::default_max_message_size) + "-byte limit)"},
+        // A record longer than the 64 KiB records allow: the framing is lost.
+        {"overlong record", {std::string(70000, 'x')}, false, "malformed frame"},
+        {"truncated message",
+         {frame_header(100) + "only-a-few"},
+         true,
+         "the stream ended inside a message"},
+    };
+    for (auto& a : attacks) {
+        SCOPED_TRACE(a.what);
+        int fd = raw_message_client(path, a.records);
+        if (a.closes) {
+            ::shutdown(fd, SHUT_WR);
+        } else {
+            char c;
+            EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "not dropped";
+        }
+        EXPECT_TRUE(serve.wait_for_error(a.reason, 1, 10s)) << serve.err();
+        ::close(fd);
+        // The talker's messages are intact, each echoed whole.
+        talker.set_read_mode(npipe::transmission_mode::message);
+        std::string text = std::string("after ") + a.what + ": " + npipe::test::pattern(3000);
+        talker.write(bytes(text));
+        std::vector<std::byte> back(8192);
+        auto n = talker.read(back);
+        EXPECT_TRUE(talker.is_message_complete());
+        EXPECT_EQ(std::string(reinterpret_cast<const char*>(back.data()), n), text);
+    }
+    EXPECT_EQ(npipe::test::count_of(serve.err(), "dropped a client"), 3) << serve.err();
+    talker.close();
+    serve.kill(SIGTERM);
+    EXPECT_EQ(serve.wait(10s), 0) << serve.err();
 }

@@ -202,6 +202,19 @@ bool child::wait_for_output(const std::string& text, std::chrono::milliseconds t
                                  [&] { return io_->out.find(text) != std::string::npos; });
 }
 
+bool child::wait_for_error(const std::string& text, int times, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(io_->mutex);
+    return io_->changed.wait_for(lock, timeout, [&] { return count_of(io_->err, text) >= times; });
+}
+
+int count_of(const std::string& in, const std::string& text) {
+    int n = 0;
+    for (auto at = in.find(text); !text.empty() && at != std::string::npos;
+         at = in.find(text, at + text.size()))
+        ++n;
+    return n;
+}
+
 run_result run(std::vector<std::string> argv, const std::string& input,
                std::chrono::milliseconds timeout, child::options opts) {
     child c(std::move(argv), std::move(opts));

@@ -56,6 +56,9 @@ class child {
     std::string err();
     /// Blocks until stdout contains `text` or the timeout passes; true when found.
     bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout = 30s);
+    /// The same for stderr: blocks until it contains `text` at least `times` times.
+    bool wait_for_error(const std::string& text, int times = 1,
+                        std::chrono::milliseconds timeout = 30s);
 
     struct shared;  ///< output collected by the reader threads
 
@@ -66,6 +69,9 @@ class child {
     std::shared_ptr<shared> io_;
     std::thread out_thread_, err_thread_;
 };
+
+/// How many times `text` occurs in `in` (without overlaps).
+int count_of(const std::string& in, const std::string& text);
 
 /// Runs a command to completion with `input` on stdin. Kills it after `timeout`.
 struct run_result {

@@ -9,6 +9,7 @@
 
 #include "npipe/options.hpp"
 #include "npipe/process.hpp"
+#include "relay.hpp"
 
 namespace npipe::cli {
 
@@ -22,9 +23,12 @@ void add_gateway_command(CLI::App& app);  // gateway.cpp: expose pipes over TLS 
 void add_bench_command(CLI::App& app);    // bench.cpp: latency, throughput, messages, connect
 
 /// serve_echo.cpp: `npipe serve NAME --echo [--message]`, the async echo server on one thread,
-/// until SIGINT/SIGTERM.
+/// until SIGINT/SIGTERM. `timeouts` drop a client that sends nothing for idle_timeout, or takes
+/// none of its echo for write_timeout (zero: no limit); every dropped client is logged with the
+/// reason on stderr, as is a message-mode client that breaks the framing or sends an oversize
+/// message.
 void run_echo_server(const std::string& name, bool message, int max_instances,
-                     const pipe_options& options = {});
+                     const pipe_options& options = {}, const relay_options& timeouts = {});
 
 /// Starts a command for a subcommand (npipe::spawn); a failure to start becomes an
 /// exit_request with a shell's status: 127 when the program is not found, 126 otherwise.

@@ -192,10 +192,12 @@ void add_serve_command(CLI::App& app) {
         ->allow_extra_args(false);
     cmd->add_option("--idle-timeout", idle_timeout_s,
                     "Close a client after SEC seconds in which nothing moved (with CMD: CMD's "
-                    "reads of the pipe fail after SEC seconds without data)");
+                    "reads of the pipe fail after SEC seconds without data; with --echo: a "
+                    "client that sends nothing, or no whole message, for SEC seconds)");
     cmd->add_option("--write-timeout", write_timeout_s,
                     "Close a client that reads nothing for SEC seconds while we write to it (with "
-                    "CMD: CMD's writes to the pipe fail after SEC seconds without progress)");
+                    "CMD: CMD's writes to the pipe fail after SEC seconds without progress; with "
+                    "--echo: a client that takes none of its echo for SEC seconds)");
     auto* echo_flag = cmd->add_flag(
         "--echo", echo,
         "Run an async echo server on one thread: each client's bytes (or messages) are sent "
@@ -240,7 +242,8 @@ void add_serve_command(CLI::App& app) {
             // Before block_signals(): the echo server takes SIGINT / SIGTERM with a signal_set.
             bool instances_given = cmd->get_option("--max-instances")->count() > 0;
             run_echo_server(name, message,
-                            instances_given ? instances : max_allowed_server_instances, options);
+                            instances_given ? instances : max_allowed_server_instances, options,
+                            limits);
             return;
         }
         stop_watcher::block_signals();

@@ -5,6 +5,11 @@
 // a client is quiet. A byte pipe waits for readability with no buffer, then reads what is there
 // into a buffer that lives only until it is written back; a message pipe's read allocates only
 // as a message arrives (npipe::asio reads records into a per-thread scratch buffer).
+//
+// Clients cannot hold the server hostage: --idle-timeout drops one that sends nothing,
+// --write-timeout one that stops taking its echo, and a message client that breaks the framing
+// or sends an oversize message is dropped at once; each with its reason on stderr. The others
+// go on being served.
 #include <sys/resource.h>
 
 #include <asio/co_spawn.hpp>
@@ -14,10 +19,10 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -28,6 +33,7 @@
 #include "npipe/asio/pipe_stream.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/options.hpp"
+#include "relay.hpp"
 
 namespace npipe::cli {
 namespace {
@@ -67,45 +73,220 @@ rlim_t raise_fd_limit(int max_instances) {
     return wanted - reserved_fds;
 }
 
-::asio::awaitable<void> echo_bytes(npipe::asio::pipe_stream pipe) {
+using clock = std::chrono::steady_clock;
+
+// Says on stderr why a client was dropped, naming it by its credentials.
+void report_drop(npipe::asio::pipe_stream& pipe, const std::string& why) {
+    std::cerr << "npipe: pipe '" << pipe.pipe_name() << "': dropped a client";
+    try {
+        auto peer = pipe.get_peer_credentials();
+        std::cerr << " (pid " << peer.pid << ", uid " << peer.uid << ")";
+    } catch (const std::exception&) {
+    }
+    std::cerr << ": " << why << '\n';
+}
+
+std::string milliseconds_text(std::chrono::milliseconds ms) {
+    return std::to_string(ms.count()) + " ms";
+}
+
+class deadline_list;
+
+// A connection's place in at most one deadline_list: four pointers and a time in its coroutine.
+struct deadline_entry {
+    explicit deadline_entry(npipe::asio::pipe_stream& p) : pipe(&p) {}
+    ~deadline_entry();
+    deadline_entry(const deadline_entry&) = delete;
+    deadline_entry& operator=(const deadline_entry&) = delete;
+
+    npipe::asio::pipe_stream* pipe;
+    deadline_list* owner = nullptr;
+    deadline_entry* prev = nullptr;
+    deadline_entry* next = nullptr;
+    clock::time_point deadline;
+};
+
+// The connections waiting under one timeout (idle, or a write without progress), oldest
+// deadline first. Every entry gets the same timeout, so moving a connection that made progress
+// to the back keeps the list sorted: one timer serves 10,000 clients, each event costs O(1), and
+// a connection carries no timer of its own (whose pending wait would allocate per client).
+class deadline_list {
+  public:
+    deadline_list(const ::asio::any_io_executor& ex, std::chrono::milliseconds timeout,
+                  std::string why)
+        : timer_(ex), timeout_(timeout), why_(std::move(why)) {}
+    // Detaches whatever is left, so coroutine frames destroyed after us (by the io_context's
+    // destructor) do not touch the list.
+    ~deadline_list() {
+        while (head_)
+            unlink(*head_);
+    }
+    deadline_list(const deadline_list&) = delete;
+    deadline_list& operator=(const deadline_list&) = delete;
+
+    /// (Re)starts `e`'s timeout here from now, taking it out of any list it was in. With no
+    /// timeout it is only taken out.
+    void watch(deadline_entry& e) {
+        if (e.owner)
+            e.owner->unlink(e);
+        if (timeout_.count() <= 0)
+            return;
+        e.deadline = clock::now() + timeout_;
+        e.owner = this;
+        e.prev = tail_;
+        e.next = nullptr;
+        (tail_ ? tail_->next : head_) = &e;
+        tail_ = &e;
+        if (!armed_)
+            arm();
+    }
+
+    void unlink(deadline_entry& e) {
+        (e.prev ? e.prev->next : head_) = e.next;
+        (e.next ? e.next->prev : tail_) = e.prev;
+        e.prev = e.next = nullptr;
+        e.owner = nullptr;
+    }
+
+  private:
+    // The timer may fire for a head that has since moved back; it then waits for the new head.
+    void arm() {
+        armed_ = true;
+        timer_.expires_at(head_->deadline);
+        timer_.async_wait([this](std::error_code ec) {
+            armed_ = false;
+            if (ec)
+                return;  // the list is going away
+            auto now = clock::now();
+            while (head_ && head_->deadline <= now) {
+                deadline_entry& e = *head_;
+                unlink(e);
+                report_drop(*e.pipe, why_);
+                // Its pending operation completes with operation_aborted and the coroutine ends.
+                e.pipe->close();
+            }
+            if (head_)
+                arm();
+        });
+    }
+
+    ::asio::steady_timer timer_;
+    std::chrono::milliseconds timeout_;
+    std::string why_;
+    deadline_entry* head_ = nullptr;
+    deadline_entry* tail_ = nullptr;
+    bool armed_ = false;
+};
+
+deadline_entry::~deadline_entry() {
+    if (owner)
+        owner->unlink(*this);
+}
+
+// The two states a connection waits in: for its peer's next bytes (idle timeout), and for its
+// peer to take our echo (write timeout, or the idle timeout when it is shorter or alone: no
+// byte moves either way then).
+struct echo_limits {
+    echo_limits(const ::asio::any_io_executor& ex, const relay_options& limits,
+                std::size_t max_message)
+        : max_message_size(max_message),
+          reading(
+              ex, limits.idle_timeout,
+              "nothing received for " + milliseconds_text(limits.idle_timeout) + " (idle timeout)"),
+          writing(ex, write_limit(limits),
+                  write_is_idle(limits)
+                      ? "nothing moved for " + milliseconds_text(limits.idle_timeout) +
+                            " (idle timeout)"
+                      : "read nothing of our echo for " + milliseconds_text(limits.write_timeout) +
+                            " (write timeout)") {}
+    std::size_t max_message_size;
+    deadline_list reading;
+    deadline_list writing;
+
+  private:
+    static bool write_is_idle(const relay_options& l) {
+        return l.idle_timeout.count() > 0 &&
+               (l.write_timeout.count() <= 0 || l.idle_timeout < l.write_timeout);
+    }
+    static std::chrono::milliseconds write_limit(const relay_options& l) {
+        return write_is_idle(l) ? l.idle_timeout : l.write_timeout;
+    }
+};
+
+// Reports a read failure other than the plain end of a client, or our own close (a timeout
+// already said why, or the server is stopping).
+void report_read_error(npipe::asio::pipe_stream& pipe, std::error_code ec,
+                       const echo_limits& limits) {
+    if (ec == ::asio::error::eof || ec == ::asio::error::operation_aborted)
+        return;
+    if (ec == npipe::errc::message_too_large)
+        report_drop(pipe, "oversize message (over the " + std::to_string(limits.max_message_size) +
+                              "-byte limit)");
+    else if (ec == npipe::errc::protocol_error)
+        report_drop(pipe, "malformed frame (" + ec.message() + ")");
+    else if (ec == npipe::errc::broken_pipe)
+        report_drop(pipe, "the stream ended inside a message");
+    else
+        report_drop(pipe, "read: " + ec.message());
+}
+
+// A write failure other than a client that went away before taking its echo.
+void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
+    if (ec != npipe::errc::broken_pipe && ec != ::asio::error::operation_aborted)
+        report_drop(pipe, "write: " + ec.message());
+}
+
+::asio::awaitable<void> echo_bytes(npipe::asio::pipe_stream pipe, echo_limits& limits) {
+    deadline_entry entry(pipe);
     for (;;) {
         // Wait with no buffer; take one only for the bytes that are there.
+        limits.reading.watch(entry);
         auto [wait_ec] = co_await pipe.async_wait(::asio::socket_base::wait_read, as_tuple);
         if (wait_ec)
-            co_return;
+            co_return report_read_error(pipe, wait_ec, limits);
         std::error_code ec;
         std::size_t size = std::clamp<std::size_t>(pipe.available(ec), 1, 64 * 1024);
         auto buffer = std::make_unique_for_overwrite<char[]>(size);
         auto [read_ec, n] =
             co_await pipe.async_read_some(::asio::buffer(buffer.get(), size), as_tuple);
         if (read_ec)
-            co_return;  // end of stream, or the peer reset: done with this client
-        auto [write_ec, written] =
-            co_await ::asio::async_write(pipe, ::asio::buffer(buffer.get(), n), as_tuple);
-        if (write_ec)
-            co_return;
+            co_return report_read_error(pipe, read_ec,
+                                        limits);  // end of stream: done with this client
+        // Write piece by piece: every piece the peer takes restarts its write timeout.
+        for (std::size_t done = 0; done < n;) {
+            limits.writing.watch(entry);
+            auto [write_ec, written] = co_await pipe.async_write_some(
+                ::asio::buffer(buffer.get() + done, n - done), as_tuple);
+            if (write_ec)
+                co_return report_write_error(pipe, write_ec);
+            done += written;
+        }
     }
 }
 
-::asio::awaitable<void> echo_messages(npipe::asio::pipe_stream pipe) {
+::asio::awaitable<void> echo_messages(npipe::asio::pipe_stream pipe, echo_limits& limits) {
+    deadline_entry entry(pipe);
     std::vector<char> message;
     for (;;) {
+        // The idle timeout runs until a whole message is in: a peer that trickles one (or
+        // claims a length it never sends) is dropped like a silent one.
+        limits.reading.watch(entry);
         auto [read_ec, n] =
             co_await pipe.async_read_message(::asio::dynamic_buffer(message), as_tuple);
-        if (read_ec == npipe::errc::message_too_large)
-            continue;  // skipped by the pipe; the messages after it are fine
         if (read_ec)
-            co_return;
+            co_return report_read_error(pipe, read_ec, limits);
+        limits.writing.watch(entry);
         auto [write_ec, written] =
             co_await pipe.async_write_message(::asio::buffer(message), as_tuple);
         if (write_ec)
-            co_return;
+            co_return report_write_error(pipe, write_ec);
         message.clear();
         message.shrink_to_fit();  // an idle client keeps no buffer
     }
 }
 
-::asio::awaitable<void> accept_clients(npipe::asio::named_pipe_acceptor& acceptor, bool message) {
+::asio::awaitable<void> accept_clients(npipe::asio::named_pipe_acceptor& acceptor, bool message,
+                                       echo_limits& limits) {
     auto ex = co_await ::asio::this_coro::executor;
     ::asio::steady_timer pause(ex);
     bool out_of_fds = false;
@@ -132,19 +313,16 @@ rlim_t raise_fd_limit(int max_instances) {
         }
         out_of_fds = false;
         if (message)
-            ::asio::co_spawn(ex, echo_messages(std::move(pipe)), ::asio::detached);
+            ::asio::co_spawn(ex, echo_messages(std::move(pipe), limits), ::asio::detached);
         else
-            ::asio::co_spawn(ex, echo_bytes(std::move(pipe)), ::asio::detached);
+            ::asio::co_spawn(ex, echo_bytes(std::move(pipe), limits), ::asio::detached);
     }
 }
 
 }  // namespace
 
-// Declared in commands.hpp as
-//   void run_echo_server(const std::string& name, bool message, int max_instances,
-//                        const pipe_options& options = {});
 void run_echo_server(const std::string& name, bool message, int max_instances,
-                     const pipe_options& options) {
+                     const pipe_options& options, const relay_options& timeouts) {
     raise_fd_limit(max_instances);
     ::asio::io_context io(1);
     npipe::asio::named_pipe_acceptor acceptor(
@@ -157,7 +335,9 @@ void run_echo_server(const std::string& name, bool message, int max_instances,
         acceptor.close();  // removes the socket file
         io.stop();         // the clients' pipes are closed as their coroutines are destroyed
     });
-    ::asio::co_spawn(io, accept_clients(acceptor, message), ::asio::detached);
+    // Declared after the io_context: destroyed before the client coroutines it may still hold.
+    echo_limits limits(io.get_executor(), timeouts, options.max_message_size);
+    ::asio::co_spawn(io, accept_clients(acceptor, message, limits), ::asio::detached);
     io.run();
 }
 
