@@ -437,6 +437,47 @@ TEST(MessageMode, WritesFromTwoThreadsNeverInterleaveInsideAMessage) {
 
 // --- The wire (docs/protocol.md) -------------------------------------------------------------
 
+// The receive buffer is lent by the reading thread and kept by a pipe only while part of a
+// record is undecoded: one thread alternating between pipes, each left inside a record of many
+// coalesced messages (and inside a message larger than the read buffer), must still get every
+// message of each pipe whole and in order.
+TEST(MessageMode, OneThreadReadingSeveralPipesPartwayThroughRecordsKeepsEachStreamIntact) {
+    pipe_options coalescing;
+    coalescing.coalesce_messages = true;
+    constexpr int pipes = 3, each = 400;
+    std::vector<std::unique_ptr<message_pair>> pairs;
+    std::vector<std::vector<std::string>> sent(pipes);
+    for (int p = 0; p < pipes; ++p) {
+        pairs.push_back(std::make_unique<message_pair>("lend", pipe_options{}, coalescing));
+        for (int i = 0; i < each; ++i) {
+            // Mostly small messages, many to a record, and now and then one longer than the
+            // reader's buffer, read in pieces.
+            sent[static_cast<std::size_t>(p)].push_back(
+                i % 97 == 5 ? npipe::test::pattern(3000, static_cast<std::uint32_t>(p * each + i))
+                            : "pipe " + std::to_string(p) + " message " + std::to_string(i));
+            pairs.back()->client.write(as_bytes(sent[static_cast<std::size_t>(p)].back()));
+        }
+        pairs.back()->client.flush();
+    }
+    std::vector<std::size_t> next(pipes, 0);
+    std::vector<std::string> partial(pipes);
+    std::byte buf[1024];
+    for (int turn = 0; turn < pipes * each * 8; ++turn) {
+        const auto p = static_cast<std::size_t>(turn % pipes);
+        if (next[p] == sent[p].size())
+            continue;
+        auto n = pairs[p]->server.read(buf);
+        partial[p].append(reinterpret_cast<const char*>(buf), n);
+        if (!pairs[p]->server.is_message_complete())
+            continue;
+        ASSERT_EQ(partial[p], sent[p][next[p]]) << "pipe " << p << " message " << next[p];
+        partial[p].clear();
+        ++next[p];
+    }
+    for (std::size_t p = 0; p < pipes; ++p)
+        EXPECT_EQ(next[p], sent[p].size()) << "pipe " << p;
+}
+
 TEST(MessageWire, MessagesAreFramesInSeqpacketRecordsOfAtMost64KiB) {
     auto name = unique_pipe_name("wire");
     named_pipe_server server(name, pipe_direction::in_out, 1, transmission_mode::message);

@@ -11,15 +11,70 @@
 
 namespace npipe::detail {
 
+namespace {
+
+/// Each thread's receive buffer, lent to the channel it is reading. A record must be received
+/// whole into a buffer of the transport's receive_size() (64 KiB), but it is needed only from
+/// the receive until its bytes are decoded; most reads decode everything they receive, so one
+/// buffer per reading thread serves every pipe it reads, instead of one per pipe. A channel left
+/// with bytes to decode keeps the buffer (the thread allocates another at its next receive) and
+/// hands it back when drained.
+struct receive_buffer {
+    std::unique_ptr<std::byte[]> data;
+    std::size_t capacity = 0;
+};
+thread_local receive_buffer thread_buffer;
+
+}  // namespace
+
 message_channel::message_channel(std::unique_ptr<message_transport> transport,
                                  std::size_t max_message_size)
-    : transport_(std::move(transport)),
-      buffer_(std::make_unique_for_overwrite<std::byte[]>(transport_->receive_size())),
-      decoder_(max_message_size) {}
+    : transport_(std::move(transport)), decoder_(max_message_size) {}
+
+std::size_t message_channel::receive(std::error_code& ec) noexcept {
+    release_if_drained();
+    const std::size_t need = transport_->receive_size();
+    if (!held_) {
+        auto& mine = thread_buffer;
+        if (mine.capacity < need) {
+            mine.data.reset();
+            mine.data.reset(new (std::nothrow) std::byte[need]);
+            mine.capacity = mine.data ? need : 0;
+            if (!mine.data) {
+                ec = std::make_error_code(std::errc::not_enough_memory);
+                return 0;
+            }
+        }
+        held_ = std::move(mine.data);
+        held_capacity_ = std::exchange(mine.capacity, 0);
+    }
+    begin_ = 0;
+    end_ = transport_->receive(std::span(held_.get(), need), ec);
+    if (ec)
+        end_ = 0;
+    return end_;
+}
+
+void message_channel::release_if_drained() noexcept {
+    if (!held_ || begin_ < end_)
+        return;
+    auto& mine = thread_buffer;
+    if (mine.capacity < held_capacity_) {
+        mine.data = std::move(held_);
+        mine.capacity = held_capacity_;
+    }
+    held_.reset();
+    held_capacity_ = 0;
+    begin_ = end_ = 0;
+}
 
 std::size_t message_channel::read(std::span<std::byte> out, transmission_mode read_mode,
                                   std::error_code& ec) noexcept {
     std::lock_guard lock(read_mutex_);
+    struct release_on_return {
+        message_channel& channel;
+        ~release_on_return() { channel.release_if_drained(); }
+    } release{*this};
     ec.clear();
     if (failed_) {
         ec = failed_;
@@ -34,7 +89,7 @@ std::size_t message_channel::read(std::span<std::byte> out, transmission_mode re
     const bool message_mode = read_mode == transmission_mode::message;
     std::size_t n = 0;
     for (;;) {
-        auto r = decoder_.next(std::span<const std::byte>(buffer_.get() + begin_, end_ - begin_),
+        auto r = decoder_.next(std::span<const std::byte>(held_.get() + begin_, end_ - begin_),
                                out.size() - n);
         begin_ += r.consumed;
         switch (r.what) {
@@ -66,7 +121,6 @@ std::size_t message_channel::read(std::span<std::byte> out, transmission_mode re
         // or (message mode) the message is incomplete and the buffer has room for more.
         if (n == out.size() || (!message_mode && n > 0))
             return n;
-        begin_ = end_ = 0;
         if (out_pending_.load(std::memory_order_relaxed)) {
             // A reader about to wait for an answer must not sit on the request that provokes
             // it. Only when no other thread is writing: waiting behind a send that blocks
@@ -81,8 +135,7 @@ std::size_t message_channel::read(std::span<std::byte> out, transmission_mode re
         }
         if (spin_.count() > 0)
             spin_until_readable();
-        std::size_t got =
-            transport_->receive(std::span(buffer_.get(), transport_->receive_size()), ec);
+        std::size_t got = receive(ec);
         if (ec) {
             if (ec == errc::protocol_error)
                 failed_ = ec;
@@ -100,7 +153,6 @@ std::size_t message_channel::read(std::span<std::byte> out, transmission_mode re
             eos_.store(true, std::memory_order_relaxed);
             return n;
         }
-        end_ = got;
     }
 }
 
@@ -111,12 +163,16 @@ void message_channel::write(std::span<const std::byte> message, std::error_code&
         return;
     }
     std::lock_guard lock(write_mutex_);
-    if (out_) {
+    if (coalesce_) {
         if (out_error_) {
             ec = std::exchange(out_error_, {});
             return;
         }
         const std::size_t framed = frame_header_size + message.size();
+        if (!out_ && framed <= transport_->max_send_size()) {
+            out_.reset(new (std::nothrow) std::byte[transport_->max_send_size()]);
+            out_capacity_ = out_ ? transport_->max_send_size() : 0;  // no memory: send directly
+        }
         if (framed <= out_capacity_) {
             if (out_size_ + framed > out_capacity_) {
                 send_buffered(ec);
@@ -145,11 +201,6 @@ void message_channel::write(std::span<const std::byte> message, std::error_code&
                        transport_->send(pieces, ec);
                        return !ec;
                    });
-}
-
-void message_channel::enable_coalescing() {
-    out_capacity_ = transport_->max_send_size();
-    out_ = std::make_unique_for_overwrite<std::byte[]>(out_capacity_);
 }
 
 void message_channel::send_buffered(std::error_code& ec) noexcept {

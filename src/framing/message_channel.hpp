@@ -41,8 +41,8 @@ class message_transport {
 
 class message_channel {
   public:
-    /// Allocates the receive buffer (receive_size() bytes) once, here; reads and writes then
-    /// never allocate.
+    /// Allocates nothing for data: an idle channel holds no buffer (see held_), and a coalescing
+    /// one allocates its write buffer at its first buffered write.
     message_channel(std::unique_ptr<message_transport> transport, std::size_t max_message_size);
 
     /// In message read mode: bytes of one message, never crossing into the next; returns when
@@ -61,9 +61,9 @@ class message_channel {
 
     /// Turns on write coalescing (pipe_options::coalesce_messages): write() appends whole
     /// frames to a buffer of max_send_size() bytes, sent as one unit when the next message
-    /// does not fit, on flush(), before a read blocks, and at flush_if_idle(). Allocates that
-    /// buffer here (may throw std::bad_alloc). Call before the channel is shared.
-    void enable_coalescing();
+    /// does not fit, on flush(), before a read blocks, and at flush_if_idle(). The buffer is
+    /// allocated by the first write that needs it and kept. Call before the channel is shared.
+    void enable_coalescing() noexcept { coalesce_ = true; }
 
     /// Before a read blocks in receive(), poll socket `fd` with non-blocking peeks for up to
     /// `spin` (pipe_options::spin_before_block). Call before the channel is shared.
@@ -90,8 +90,13 @@ class message_channel {
 
   private:
     std::unique_ptr<message_transport> transport_;
-    std::unique_ptr<std::byte[]> buffer_;
-    std::size_t begin_ = 0, end_ = 0;  ///< received bytes not yet decoded: buffer_[begin_, end_)
+    // The receive buffer, held only while it has bytes not yet decoded (a record the reader has
+    // consumed part of): held_[begin_, end_). A read that must receive borrows its thread's
+    // buffer (see message_channel.cpp) and hands it back once every byte is decoded, so an idle
+    // pipe, or one whose reader keeps up, holds none, and a streaming reader allocates nothing.
+    std::unique_ptr<std::byte[]> held_;
+    std::size_t held_capacity_ = 0;
+    std::size_t begin_ = 0, end_ = 0;
     frame_decoder decoder_;
     std::error_code pending_;  ///< an error found after bytes were already returned (byte mode)
     std::error_code failed_;   ///< a fatal transport error: every later read reports it
@@ -103,6 +108,7 @@ class message_channel {
     // out_pending_ lets a reader see without locking that there is something to flush.
     std::unique_ptr<std::byte[]> out_;
     std::size_t out_capacity_ = 0, out_size_ = 0;
+    bool coalesce_ = false;
     std::atomic<bool> out_pending_{false};
     std::error_code out_error_;  ///< a send of buffered frames failed outside write()
     int spin_fd_ = -1;
@@ -110,6 +116,11 @@ class message_channel {
 
     void send_buffered(std::error_code& ec) noexcept;  ///< write_mutex_ held
     void spin_until_readable() noexcept;
+    /// read_mutex_ held: receives the next bytes into a borrowed buffer (held_ afterwards);
+    /// 0 with ec clear at end of stream.
+    std::size_t receive(std::error_code& ec) noexcept;
+    /// read_mutex_ held: gives held_ back to this thread once every byte in it is decoded.
+    void release_if_drained() noexcept;
 };
 
 }  // namespace npipe::detail
