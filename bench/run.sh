@@ -10,7 +10,8 @@
 #   bench/run.sh                 the full run (a few minutes on 2 cores)
 #   NPIPE_BENCH_QUICK=1 bench/run.sh   a fast smoke run with small counts (figures are rough)
 #
-# Environment: NPIPE_BENCH_BUILD (build dir, default build-bench), NPIPE_BENCH_OUT (markdown
+# Environment: NPIPE_BENCH_SPIN_US (the spin window of the npipe-spin rows, default 50),
+# NPIPE_BENCH_BUILD (build dir, default build-bench), NPIPE_BENCH_OUT (markdown
 # path, default docs/benchmarks.md; the PNG goes beside it), NPIPE_BENCH_NO_INSTALL=1 (never
 # call apt-get), NPIPE_BENCH_RT=1 (run every process SCHED_FIFO, priority 10, through chrt: on a
 # machine shared with other work this keeps that work from preempting the measurement; the
@@ -25,7 +26,7 @@ rt=${NPIPE_BENCH_RT:-0}
 log() { printf '[bench] %s\n' "$*" >&2; }
 
 # --- 1. packages ----------------------------------------------------------------------------
-packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libbenchmark-dev
+packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libbenchmark-dev libgtest-dev
           libzmq3-dev libnng-dev qtbase5-dev
           mono-mcs mono-runtime libmono-system-core4.0-cil gnuplot-nox)
 missing=()
@@ -48,9 +49,20 @@ fi
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 log "building in $build"
+# Tests are configured for one of them only: tests/perf_properties_test measures the memory
+# targets (allocations per read and write, bytes per idle pipe), which no timing can.
+tests=OFF
+dpkg-query -W -f='${Status}' libgtest-dev 2>/dev/null | grep -q 'install ok installed' && tests=ON
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DNPIPE_BUILD_BENCH=ON -DNPIPE_BUILD_TOOLS=ON -DNPIPE_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" --parallel >&2
+      -DNPIPE_BUILD_BENCH=ON -DNPIPE_BUILD_TOOLS=ON -DNPIPE_BUILD_TESTS=$tests \
+      -DNPIPE_BUILD_EXAMPLES=OFF >/dev/null
+# Only what the run uses: the CLI, the baselines that could be configured, the memory test.
+available=$(cmake --build "$build" --target help 2>/dev/null || true)
+targets=()
+for t in npipe_cli bench_raw bench_zmq bench_nng bench_qt bench_dotnet micro_bench perf_properties_test; do
+    grep -qE "(^|[ /.])$t(:| |$)" <<<"$available" && targets+=("$t")
+done
+cmake --build "$build" --parallel --target "${targets[@]}" >&2
 
 npipe_cli=$build/tools/npipe/npipe
 if ! "$npipe_cli" bench --help >/dev/null 2>&1; then
@@ -67,6 +79,13 @@ if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
     # The opt-in write coalescing (pipe_options::coalesce_messages): its own row, since the
     # default pipe does not coalesce (see report.py for why).
     systems+=("npipe-coalesce|$npipe_cli bench --message --coalesce")
+fi
+# The opt-in low-latency mode (pipe_options::spin_before_block): reads poll for up to this long
+# before they sleep. Long enough to cover a round trip's other half between cores.
+spin_us=${NPIPE_BENCH_SPIN_US:-50}
+systems+=("npipe-spin|$npipe_cli bench --spin-us $spin_us")
+if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
+    systems+=("npipe-message-spin|$npipe_cli bench --message --spin-us $spin_us")
 fi
 systems+=("uds-stream|$build/bench/bench_raw uds-stream"
           "uds-seqpacket|$build/bench/bench_raw uds-seqpacket"
@@ -154,6 +173,7 @@ takes_part() {
     fi
     case $system in
         npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ]] ;;
+        npipe-spin | npipe-message-spin) [[ $test == latency && $size -le 64 ]] ;;
         *) return 0 ;;
     esac
 }
@@ -184,6 +204,14 @@ elapsed=$(($(date +%s) - start))
 load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)
 log "measured in ${elapsed}s"
 
+memory=$build/perf-properties.txt
+if [[ -x $build/tests/perf_properties_test ]]; then
+    log "memory: tests/perf_properties_test"
+    "$build/tests/perf_properties_test" >"$memory" 2>&1 || log "perf_properties_test failed (see $memory)"
+else
+    : >"$memory"
+fi
+
 micro=$build/micro-bench.json
 if [[ -x $build/bench/micro_bench ]]; then
     "$build/bench/micro_bench" --benchmark_format=json --benchmark_min_time=0.05 >"$micro" 2>/dev/null ||
@@ -196,5 +224,6 @@ fi
 mkdir -p "$(dirname "$out_md")"
 python3 "$root/bench/report.py" --results "$results" --micro "$micro" --out "$out_md" \
     --elapsed "$elapsed" --scheduling "$scheduling" --load "$load_at_start / $load_at_end" --quick "$quick" \
-    --not-built "${not_built[*]:-}" --counts "$lat_count,$thr_bytes,$msg_count,$conn_count" --reps "$reps"
+    --not-built "${not_built[*]:-}" --counts "$lat_count,$thr_bytes,$msg_count,$conn_count" --reps "$reps" \
+    --spin-us "$spin_us" --memory "$memory"
 log "wrote $out_md and ${out_md%.md}.png"

@@ -51,7 +51,8 @@ struct pipe_state {
     void tune(const pipe_options& options) noexcept;
 
     /// Message pipes: sets up `messages` over the connection in `conn` (a SOCK_SEQPACKET
-    /// socket). Fails only when out of memory.
+    /// socket), polling before reads block (`spin`) unless the peer is confined to the one CPU
+    /// this thread is confined to. Fails only when out of memory.
     void attach_message_channel(std::size_t max_message_size, std::error_code& ec) noexcept;
 
     /// Drops the connection; `end_for_everyone` shuts the socket down first, so a reader

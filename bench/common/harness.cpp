@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -350,14 +351,29 @@ struct child_guard {
             return std::string("killed by signal ") + ::strsignal(WTERMSIG(status));
         return "ended";
     }
-    int wait() {
+    int wait(rusage* usage = nullptr) {
         int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        rusage ignored{};
+        while (::wait4(pid, &status, 0, usage ? usage : &ignored) < 0 && errno == EINTR) {
         }
         pid = -1;
         return status;
     }
 };
+
+double cpu_seconds(const rusage& u) {
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+/// Every operation of the run, warm-up included: what the CPU times are divided by.
+std::size_t total_operations(const config& cfg) {
+    std::size_t ops = 0;
+    for (int slot = 0; slot < cfg.clients; ++slot)
+        for (auto n : schedule(cfg, share_of(cfg, slot)))
+            ops += n;
+    return ops;
+}
 
 result run_client(transport& t, const config& cfg, const std::string& endpoint);
 
@@ -424,6 +440,9 @@ result run(transport& t, const config& cfg_in) {
                           child_guard::describe(server.wait()) + ")");
 
     result r;
+    rusage client_before{}, client_after{}, server_usage{};
+    ::getrusage(RUSAGE_SELF, &client_before);
+    const auto wall_start = clock::now();
     try {
         r = run_client(t, cfg, endpoint);
     } catch (const std::exception& e) {
@@ -433,10 +452,23 @@ result run(transport& t, const config& cfg_in) {
         throw bench_error(std::string(e.what()) + " (the server process had " + server_status +
                           ")");
     }
+    const double wall = std::chrono::duration<double>(clock::now() - wall_start).count();
+    ::getrusage(RUSAGE_SELF, &client_after);
     done_write.reset();
-    int status = server.wait();
+    int status = server.wait(&server_usage);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw bench_error("the server process " + child_guard::describe(status));
+    // The server's figure covers its whole life (listening and accepting too, a small part of
+    // any run); the client's, the run from its first connect.
+    const double client_cpu = cpu_seconds(client_after) - cpu_seconds(client_before);
+    const double server_cpu = cpu_seconds(server_usage);
+    const auto ops = static_cast<double>(total_operations(cfg));
+    r.cpu_client_us = client_cpu * 1e6 / ops;
+    r.cpu_server_us = server_cpu * 1e6 / ops;
+    if (wall > 0) {
+        r.cpu_client_share = client_cpu / wall;
+        r.cpu_server_share = server_cpu / wall;
+    }
     return r;
 }
 
@@ -601,6 +633,11 @@ void print(const result& r, std::ostream& out) {
                 j << (i ? "," : "") << fmt(f, r.round_rates[i] * scale);
             j << "]";
         }
+        if (r.cpu_client_us >= 0)
+            j << ",\"cpu_client_us\":" << fmt("%.3f", r.cpu_client_us)
+              << ",\"cpu_server_us\":" << fmt("%.3f", r.cpu_server_us)
+              << ",\"cpu_client_share\":" << fmt("%.3f", r.cpu_client_share)
+              << ",\"cpu_server_share\":" << fmt("%.3f", r.cpu_server_share);
         j << "}\n";
         out << j.str() << std::flush;
         return;
@@ -638,6 +675,15 @@ void print(const result& r, std::ostream& out) {
         for (double v : r.round_rates)
             t << ' ' << fmt(f, v * scale);
         t << ")\n";
+    }
+    if (r.cpu_client_us >= 0) {
+        const char* per = c.test == test_kind::latency      ? "round trip"
+                          : c.test == test_kind::throughput ? "write"
+                          : c.test == test_kind::messages   ? "message"
+                                                            : "connection";
+        t << "  CPU per " << per << ": client " << fmt("%.2f", r.cpu_client_us) << " us, server "
+          << fmt("%.2f", r.cpu_server_us) << " us (" << fmt("%.0f", r.cpu_client_share * 100)
+          << " % and " << fmt("%.0f", r.cpu_server_share * 100) << " % of a CPU)\n";
     }
     out << t.str() << std::flush;
 }

@@ -99,6 +99,12 @@ struct result {
     // rates (per second) of the timed rounds; `rate` is their median
     std::vector<double> round_rates;
     double rate = 0;  ///< bytes/s (throughput), messages/s, connections/s
+    // CPU time (user + system, every thread) each process spent over the whole run, warm-up
+    // included, per operation of the run (round trip, write, message or connection), and as a
+    // share of one CPU over the client's wall-clock time: what an option such as spinning
+    // costs beside what it buys. Negative when not measured.
+    double cpu_client_us = -1, cpu_server_us = -1;
+    double cpu_client_share = -1, cpu_server_share = -1;
 };
 
 /// Forks the server process, runs the client in this one, and returns the client's figures.

@@ -49,6 +49,25 @@ void pipe_state::tune(const pipe_options& options) noexcept {
         spin = {};
 }
 
+namespace {
+
+/// Whether this thread and the process at the other end of socket `fd` are both confined to
+/// the same single CPU (taskset, cgroups): then the peer cannot answer while we poll, and a
+/// message read's poll (a peek, then the receive) only adds system calls to each wait.
+/// The peer's process-wide mask stands for the thread that will answer.
+bool peer_confined_to_our_cpu(int fd) noexcept {
+    cpu_set_t ours, theirs;
+    if (::sched_getaffinity(0, sizeof ours, &ours) != 0 || CPU_COUNT(&ours) != 1)
+        return false;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0)
+        return false;  // a peer in another pid namespace shows no pid we could ask about
+    return ::sched_getaffinity(cred.pid, sizeof theirs, &theirs) == 0 && CPU_EQUAL(&ours, &theirs);
+}
+
+}  // namespace
+
 void pipe_state::attach_message_channel(std::size_t max_message_size,
                                         std::error_code& ec) noexcept {
     try {
@@ -56,7 +75,7 @@ void pipe_state::attach_message_channel(std::size_t max_message_size,
             std::make_unique<seqpacket_transport>(conn.get()), max_message_size);
         if (coalesce_messages)
             messages->enable_coalescing();
-        if (spin.count() > 0)
+        if (spin.count() > 0 && !peer_confined_to_our_cpu(conn.get()))
             messages->set_spin(conn.get(), spin);
         ec.clear();
     } catch (const std::bad_alloc&) {
