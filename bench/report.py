@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 
 ORDER = ["npipe", "npipe-message", "npipe-coalesce", "npipe-spin", "npipe-message-spin",
-         "uds-stream", "uds-seqpacket", "pipe", "tcp", "zmq", "nng",
+         "npipe-remote", "uds-stream", "uds-seqpacket", "pipe", "tcp", "zmq", "nng",
          "qt", "mono"]
 BASE = "uds-stream"
 DESCRIBE = {
@@ -30,6 +30,11 @@ DESCRIBE = {
                   "spin_before_block`, `npipe bench --spin-us N`): a read that finds nothing polls "
                   "for up to N µs, yielding the CPU between polls, before it sleeps",
     "npipe-message-spin": "npipe message mode with the same low-latency mode",
+    "npipe-remote": "npipe byte mode through its TLS 1.3 gateway (issue 7, `npipe bench --remote "
+                    "DIR`): the client connects with `named_pipe_client(\"127.0.0.1:PORT\", name)` "
+                    "and `pipe_options::remote` (a token), its relay thread speaks TLS over TCP "
+                    "loopback to an `npipe::gateway` running on a thread of the server process, "
+                    "which forwards to the local pipe: two extra hops and TLS both ways",
     "uds-stream": "raw syscalls: AF_UNIX SOCK_STREAM, read()/write() (the baseline, ratio 1)",
     "uds-seqpacket": "raw syscalls: AF_UNIX SOCK_SEQPACKET, one send()/read() per message",
     "pipe": "raw syscalls: two pipe2() pipes, one per direction",
@@ -41,7 +46,7 @@ DESCRIBE = {
     "mono": ".NET System.IO.Pipes on Mono (NamedPipeServerStream/ClientStream)",
 }
 COLORS = {"npipe": "#d62728", "npipe-message": "#ff7f0e", "npipe-coalesce": "#bcbd22",
-          "npipe-spin": "#e7969c", "npipe-message-spin": "#ffbb78", "uds-stream": "#000000",
+          "npipe-spin": "#e7969c", "npipe-message-spin": "#ffbb78", "npipe-remote": "#393b79", "uds-stream": "#000000",
           "uds-seqpacket": "#7f7f7f", "pipe": "#8c564b", "tcp": "#17becf", "zmq": "#1f77b4",
           "nng": "#9467bd", "qt": "#2ca02c", "mono": "#e377c2"}
 PLACEMENTS = [("cross", "between cores (server on CPU 0, client on CPU 1)"),
@@ -686,6 +691,9 @@ def main():
            "per message; ZeroMQ batches queued messages on its I/O thread, so it leads that "
            "table unless the other side batches too, as npipe does with `coalesce_messages` "
            "(`npipe-coalesce`).",
+           "- `npipe-remote` is not a local transport: each byte crosses the client's relay "
+           "thread, TLS over TCP loopback and the gateway before it reaches the pipe, so compare "
+           "it with `tcp` (raw TCP loopback, no TLS) rather than with the local rows.",
            "- Throughput at 1 MiB writes is limited by the socket buffer: with default buffers each "
            "write is cut into buffer-sized pieces, each costing a wake-up of the reader.",
            "- The machine is shared and virtual: rounds vary by 10-30 %; compare ratios from the "

@@ -28,7 +28,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 # --- 1. packages ----------------------------------------------------------------------------
 packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libbenchmark-dev libgtest-dev
           libzmq3-dev libnng-dev qtbase5-dev
-          mono-mcs mono-runtime libmono-system-core4.0-cil gnuplot-nox)
+          mono-mcs mono-runtime libmono-system-core4.0-cil gnuplot-nox openssl libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -92,6 +92,26 @@ systems+=("uds-stream|$build/bench/bench_raw uds-stream"
           "pipe|$build/bench/bench_raw pipe"
           "tcp|$build/bench/bench_raw tcp")
 not_built=()
+# Remote pipes (issue 7): npipe through its TLS gateway on 127.0.0.1, the gateway on a thread of
+# the server process, with a throwaway CA and a gateway certificate for 127.0.0.1.
+certs=$build/bench-certs
+make_certs() {
+    mkdir -p "$certs" && cd "$certs" || return 1
+    local key=(openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1)
+    "${key[@]}" -out ca.key 2>/dev/null &&
+        openssl req -x509 -new -key ca.key -out ca.pem -days 30 -subj /CN=npipe-bench-ca 2>/dev/null &&
+        "${key[@]}" -out gateway.key 2>/dev/null &&
+        openssl req -new -key gateway.key -out gateway.csr -subj /CN=127.0.0.1 2>/dev/null &&
+        printf 'subjectAltName=IP:127.0.0.1\n' >gateway.ext &&
+        openssl x509 -req -in gateway.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+            -extfile gateway.ext -out gateway.pem 2>/dev/null
+}
+if command -v openssl >/dev/null && (make_certs) &&
+    "$npipe_cli" bench latency --remote "$certs" --count 10 >/dev/null 2>&1; then
+    systems+=("npipe-remote|$npipe_cli bench --remote $certs")
+else
+    not_built+=(npipe-remote)
+fi
 [[ -x $build/bench/bench_zmq ]] && systems+=("zmq|$build/bench/bench_zmq") || not_built+=(zmq)
 [[ -x $build/bench/bench_nng ]] && systems+=("nng|$build/bench/bench_nng") || not_built+=(nng)
 [[ -x $build/bench/bench_qt ]] && systems+=("qt|$build/bench/bench_qt") || not_built+=(qt)
@@ -174,6 +194,7 @@ takes_part() {
     case $system in
         npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ]] ;;
         npipe-spin | npipe-message-spin) [[ $test == latency && $size -le 64 ]] ;;
+        npipe-remote) [[ $test != connect ]] ;;
         *) return 0 ;;
     esac
 }

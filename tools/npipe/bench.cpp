@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -14,6 +17,10 @@
 #include "common/harness.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
+#ifdef NPIPE_HAVE_REMOTE
+#include "npipe/gateway.hpp"
+#include "npipe/remote_options.hpp"
+#endif
 
 namespace npipe::cli {
 namespace {
@@ -52,6 +59,17 @@ class client_connection : public pipe_connection {
 struct tuning {
     bool coalesce = false;
     int spin_us = 0;
+};
+
+/// `--remote DIR`: the client reaches the pipe through a TLS gateway (npipe::gateway, run on a
+/// thread of the server process) on 127.0.0.1, as a remote client would. DIR holds the
+/// gateway's certificate for 127.0.0.1 and key, and the CA that signed it, as bench/run.sh
+/// makes them with openssl. Both ends share a token made before the fork.
+struct remote_setup {
+    std::string cert_dir;  ///< empty: a local pipe
+    std::string token;
+    bool enabled() const { return !cert_dir.empty(); }
+    std::string file(const char* name) const { return cert_dir + "/" + name; }
 };
 
 pipe_options options_for(const bench::config& cfg, const tuning& t) {
@@ -93,14 +111,49 @@ void use_message_reads(Stream& s) {
 /// client finds an instance and the instance limit is the client count.
 class npipe_transport : public bench::transport {
   public:
-    npipe_transport(bool message, tuning t) : message_(message), tuning_(t) {}
+    npipe_transport(bool message, tuning t, remote_setup remote)
+        : message_(message), tuning_(t), remote_(std::move(remote)) {}
     bool message_oriented() const override { return message_; }
+
+    void check(const bench::config&) const override {
+        if (!remote_.enabled())
+            return;
+#ifdef NPIPE_HAVE_REMOTE
+        for (const char* f : {"ca.pem", "gateway.pem", "gateway.key"})
+            if (!std::ifstream(remote_.file(f)))
+                throw bench::bench_error("--remote: cannot read " + remote_.file(f) +
+                                         " (bench/run.sh makes it with openssl)");
+#else
+        throw bench::bench_error("--remote: this build has no remote pipes (npipe::remote)");
+#endif
+    }
+
+    void before_fork(const bench::config&) override {
+        if (!remote_.enabled())
+            return;
+        std::random_device random;
+        const char* digits = "0123456789abcdef";
+        for (int i = 0; i < 32; ++i)
+            remote_.token += digits[random() % 16];
+    }
 
     std::unique_ptr<bench::listener> listen(const bench::config& cfg) override {
         struct pipe_listener : bench::listener {
-            std::string name;
+            std::string name, address;  ///< address: the gateway's, for remote runs
             std::vector<named_pipe_server> instances;
-            std::string endpoint() const override { return name; }
+#ifdef NPIPE_HAVE_REMOTE
+            std::unique_ptr<gateway> relay;
+            std::thread relay_thread;
+            ~pipe_listener() override {
+                if (relay) {
+                    relay->stop();
+                    relay_thread.join();
+                }
+            }
+#endif
+            std::string endpoint() const override {
+                return address.empty() ? name : address + "/" + name;
+            }
             std::unique_ptr<bench::connection> accept(int slot) override {
                 auto& s = instances.at(static_cast<std::size_t>(slot));
                 s.wait_for_connection();
@@ -113,13 +166,39 @@ class npipe_transport : public bench::transport {
         for (int i = 0; i < cfg.clients; ++i)
             l->instances.push_back(
                 make_server(l->name, cfg.clients, message_, options_for(cfg, tuning_)));
+#ifdef NPIPE_HAVE_REMOTE
+        if (remote_.enabled()) {
+            gateway_options o;
+            o.listen = "127.0.0.1:0";
+            o.cert_file = remote_.file("gateway.pem");
+            o.key_file = remote_.file("gateway.key");
+            o.token = remote_.token;
+            o.allow = {l->name};
+            l->relay = std::make_unique<gateway>(std::move(o));
+            l->address = "127.0.0.1:" + std::to_string(l->relay->port());
+            l->relay_thread = std::thread([g = l->relay.get()] { g->run(); });
+        }
+#endif
         return l;
     }
 
-    std::unique_ptr<bench::connection> connect(const std::string& name,
+    std::unique_ptr<bench::connection> connect(const std::string& endpoint,
                                                const bench::config& cfg) override {
-        named_pipe_client c(".", name, pipe_direction::in_out, options_for(cfg, tuning_));
-        c.connect();
+        auto options = options_for(cfg, tuning_);
+        std::string server = ".", name = endpoint;
+#ifdef NPIPE_HAVE_REMOTE
+        if (remote_.enabled()) {
+            auto slash = endpoint.find('/');
+            server = endpoint.substr(0, slash);
+            name = endpoint.substr(slash + 1);
+            auto tls = std::make_shared<remote_options>();
+            tls->ca_file = remote_.file("ca.pem");
+            tls->token = remote_.token;
+            options.remote = std::move(tls);
+        }
+#endif
+        named_pipe_client c(server, name, pipe_direction::in_out, options);
+        c.connect(std::chrono::seconds(30));
         if (message_)
             use_message_reads(c);
         return std::make_unique<client_connection>(std::move(c));
@@ -128,13 +207,14 @@ class npipe_transport : public bench::transport {
   private:
     bool message_;
     tuning tuning_;
+    remote_setup remote_;
 };
 
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
     struct options {
-        std::string test, size, count, buffer_size;
+        std::string test, size, count, buffer_size, remote;
         int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1, spin_us = 0;
         bool message = false, json = false, coalesce = false;
     };
@@ -171,6 +251,10 @@ void add_bench_command(CLI::App& app) {
                     "Poll this many microseconds before a read blocks "
                     "(pipe_options::spin_before_block)")
         ->check(CLI::Range(0, 1000000));
+    cmd->add_option("--remote", o->remote,
+                    "Go through a TLS gateway (npipe::gateway on 127.0.0.1, in the server "
+                    "process) as a remote client does; the directory holds ca.pem, gateway.pem "
+                    "and gateway.key (a certificate for IP 127.0.0.1 signed by ca.pem)");
     cmd->add_flag("--json", o->json, "Print the figures as one JSON object on one line");
     cmd->callback([o] {
         try {
@@ -181,7 +265,8 @@ void add_bench_command(CLI::App& app) {
                                    "this build yet; run without --message for byte mode"};
             bench::config cfg;
             cfg.test = *bench::parse_test(o->test);
-            cfg.system = o->message ? "npipe-message" : "npipe";
+            cfg.system = std::string(o->message ? "npipe-message" : "npipe") +
+                         (o->remote.empty() ? "" : "-remote");
             cfg.size = o->size.empty() ? 0 : bench::parse_size(o->size);
             cfg.count = o->count.empty() ? 0 : bench::parse_size(o->count);
             cfg.buffer_size = o->buffer_size.empty() ? 0 : bench::parse_size(o->buffer_size);
@@ -190,7 +275,8 @@ void add_bench_command(CLI::App& app) {
             cfg.cpu_server = o->cpu_server;
             cfg.cpu_client = o->cpu_client;
             cfg.json = o->json;
-            npipe_transport t(o->message, tuning{o->coalesce, o->spin_us});
+            npipe_transport t(o->message, tuning{o->coalesce, o->spin_us},
+                              remote_setup{o->remote, {}});
             bench::print(bench::run(t, cfg), std::cout);
         } catch (const bench::bench_error& e) {
             throw exit_request{1, std::string("bench: ") + e.what()};
