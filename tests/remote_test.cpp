@@ -4,22 +4,31 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "npipe/errors.hpp"
 #include "npipe/gateway.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
+#include "npipe/pipe_name.hpp"
 #include "npipe/remote_options.hpp"
+#include "remote_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace npipe;
@@ -28,133 +37,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The certificates every test uses, made once per test program.
-struct certificates {
-    temp_dir dir;
-    std::string at(const std::string& file) const { return dir.path() + "/" + file; }
-};
-
-const certificates& certs() {
-    static certificates* c = [] {
-        auto* made = new certificates;
-        const char* script = R"(set -e
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
-ca() { key $1.key; openssl req -x509 -new -key $1.key -out $1.pem -days 2 -subj "/CN=$1" 2>/dev/null; }
-ca ca; ca other_ca; ca client_ca
-key gateway.key
-openssl req -new -key gateway.key -out gateway.csr -subj /CN=gateway 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:10.231.0.1\n' > gateway.ext
-openssl x509 -req -in gateway.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-  -extfile gateway.ext -out gateway.pem 2>/dev/null
-key client.key
-openssl req -new -key client.key -out client.csr -subj /CN=client 2>/dev/null
-openssl x509 -req -in client.csr -CA client_ca.pem -CAkey client_ca.key -CAcreateserial \
-  -days 2 -out client.pem 2>/dev/null
-key expired.key
-openssl req -new -key expired.key -out expired.csr -subj /CN=expired 2>/dev/null
-touch index.txt; echo 1000 > serial
-printf '[ca]\ndefault_ca=c\n[c]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' > ca.cnf
-openssl ca -config ca.cnf -batch -notext -cert client_ca.pem -keyfile client_ca.key \
-  -in expired.csr -out expired.pem -startdate 20200101000000Z -enddate 20200102000000Z 2>/dev/null
-key self.key
-openssl req -x509 -new -key self.key -out self.pem -days 2 -subj /CN=self 2>/dev/null
-printf 's3cret-token\n' > token
-)";
-        auto r = run({"sh", "-c", std::string("cd '") + made->dir.path() + "' && " + script});
-        if (r.exit_code != 0)
-            ADD_FAILURE() << "making certificates failed: " << r.err;
-        return made;
-    }();
-    return *c;
-}
-
-// A gateway running on its own thread, with its log collected.
-class running_gateway {
-  public:
-    explicit running_gateway(gateway_options options, std::function<void()> in_thread = {}) {
-        options.log = [this](std::string_view line) {
-            std::lock_guard lock(mutex_);
-            log_.emplace_back(line);
-        };
-        std::promise<std::uint16_t> port;
-        auto ready = port.get_future();
-        thread_ = std::thread([this, options, in_thread, &port]() mutable {
-            if (in_thread)
-                in_thread();  // e.g. enter a network namespace before the socket is made
-            try {
-                gateway_ = std::make_unique<gateway>(options);
-            } catch (...) {
-                port.set_exception(std::current_exception());
-                return;
-            }
-            port.set_value(gateway_->port());
-            gateway_->run();
-        });
-        try {
-            port_ = ready.get();
-        } catch (...) {
-            thread_.join();
-            throw;
-        }
-    }
-    ~running_gateway() {
-        if (gateway_)
-            gateway_->stop();
-        thread_.join();
-    }
-    std::uint16_t port() const { return port_; }
-    std::string log() const {
-        std::lock_guard lock(mutex_);
-        std::string all;
-        for (auto& l : log_)
-            all += l + "\n";
-        return all;
-    }
-    // Waits until the log contains `text` (the gateway logs on its own thread).
-    bool wait_log(const std::string& text, std::chrono::milliseconds timeout = 10s) const {
-        auto until = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < until) {
-            if (log().find(text) != std::string::npos)
-                return true;
-            std::this_thread::sleep_for(5ms);
-        }
-        return false;
-    }
-
-  private:
-    mutable std::mutex mutex_;
-    std::vector<std::string> log_;
-    std::unique_ptr<gateway> gateway_;
-    std::thread thread_;
-    std::uint16_t port_ = 0;
-};
-
-gateway_options base_options(std::vector<std::string> allow, std::string listen = "127.0.0.1:0") {
-    gateway_options o;
-    o.listen = std::move(listen);
-    o.cert_file = certs().at("gateway.pem");
-    o.key_file = certs().at("gateway.key");
-    o.token = read_token_file(certs().at("token"));
-    o.allow = std::move(allow);
-    return o;
-}
-
-std::shared_ptr<remote_options> client_tls(std::string token = "s3cret-token") {
-    auto tls = std::make_shared<remote_options>();
-    tls->ca_file = certs().at("ca.pem");
-    tls->token = std::move(token);
-    return tls;
-}
-
 named_pipe_client remote_client(const std::string& server, const std::string& name,
                                 std::shared_ptr<remote_options> tls) {
     pipe_options options;
     options.remote = std::move(tls);
     return named_pipe_client(server, name, pipe_direction::in_out, options);
-}
-
-std::string at_port(std::uint16_t port, const std::string& host = "127.0.0.1") {
-    return host + ":" + std::to_string(port);
 }
 
 // A pattern generated piecewise (xorshift32), so 100 MiB never sits in memory at once.
@@ -463,9 +350,9 @@ struct refusal {
     std::string what;
 };
 
-refusal connect_refused(named_pipe_client& client) {
+refusal connect_refused(named_pipe_client& client, std::chrono::milliseconds timeout = 10s) {
     try {
-        client.connect(10s);
+        client.connect(timeout);
     } catch (const pipe_error& e) {
         return {e.code(), e.what()};
     }
@@ -587,9 +474,22 @@ TEST_F(RemoteRefusal, UnknownPipe) {
     gw_ = std::make_unique<running_gateway>(options);
     auto client = remote_client(at_port(gw_->port()), "npipe-test-no-such-pipe",
                                 with_cert("client.pem", "client.key"));
-    auto r = connect_refused(client);
+    // No wait asked for: the gateway's answer at once, naming the host and the pipe.
+    auto r = connect_refused(client, 0ms);
     EXPECT_EQ(r.code, std::errc::no_such_file_or_directory);
     EXPECT_NE(r.what.find("no such pipe"), std::string::npos) << r.what;
+    EXPECT_NE(r.what.find("//" + at_port(gw_->port()) + "/pipe/npipe-test-no-such-pipe"),
+              std::string::npos)
+        << r.what;
+    // A short wait: retried until the deadline, then a timeout that still says why.
+    auto start = std::chrono::steady_clock::now();
+    r = connect_refused(client, 300ms);
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.code, errc::timed_out);
+    EXPECT_NE(r.what.find("no such pipe"), std::string::npos) << r.what;
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 5s);
+    EXPECT_GE(count_of(gw_->log(), "refused: no such pipe"), 3) << gw_->log();
 }
 
 TEST_F(RemoteRefusal, PlaintextClient) {
@@ -614,6 +514,140 @@ TEST_F(RemoteRefusal, PlaintextClient) {
     EXPECT_TRUE(reply.empty() || reply[0] == 21) << reply.size();
     EXPECT_EQ(reply.find("NPAN"), std::string::npos);
     EXPECT_TRUE(gw_->wait_log("refused: TLS handshake failed")) << gw_->log();
+}
+
+TEST(Remote, ConnectWaitsForAPipeThatDoesNotExistYet) {
+    auto name = unique_pipe_name("later");
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    auto connected = std::async(std::launch::async, [&] { client.connect(20s); });
+    // The client has been told "no such pipe" and keeps asking; then the server appears.
+    ASSERT_TRUE(gw.wait_log("refused: no such pipe")) << gw.log();
+    named_pipe_server server(name);
+    server.wait_for_connection(20s);
+    connected.get();
+    write_text(server, "finally");
+    server.disconnect();
+    EXPECT_EQ(read_all(client), "finally");
+}
+
+// A listener whose backlog is full: the gateway's connect gets EAGAIN, "pipe busy".
+class full_listener {
+  public:
+    explicit full_listener(const std::string& name) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        path_ = pipe_path(name);
+        std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 0) != 0)
+            ADD_FAILURE() << "listen at " << path_ << ": " << std::strerror(errno);
+        for (int i = 0; i < 64; ++i) {
+            int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+                EXPECT_EQ(errno, EAGAIN);
+                ::close(c);
+                return;
+            }
+            fillers_.push_back(c);
+        }
+        ADD_FAILURE() << "the backlog never filled";
+    }
+    ~full_listener() {
+        for (int c : fillers_)
+            ::close(c);
+        ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    // Accepts one queued connection: room for one more.
+    int accept_one() { return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
+    // Accepts a queued connection without waiting; -1 when none is queued.
+    int accept_queued() {
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, 0) == 1 ? accept_one() : -1;
+    }
+
+  private:
+    int fd_ = -1;
+    std::string path_;
+    std::vector<int> fillers_;
+};
+
+TEST(Remote, PipeBusyIsItsOwnErrorAndAWaitingConnectGetsThrough) {
+    auto name = unique_pipe_name("busy");
+    full_listener listener(name);
+    running_gateway gw(base_options({name}));
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    auto r = connect_refused(client, 0ms);
+    EXPECT_EQ(r.code, errc::all_instances_busy);
+    EXPECT_NE(r.what.find("the pipe's server is busy"), std::string::npos) << r.what;
+    // With time to wait, the client keeps asking until an instance frees up, as .NET's
+    // Connect does for a busy pipe.
+    auto connected = std::async(std::launch::async, [&] { client.connect(20s); });
+    ASSERT_TRUE(gw.wait_log("refused: the pipe's server is busy", 10s, 2)) << gw.log();
+    int first = listener.accept_one();  // a filler: now the gateway's connect fits
+    ASSERT_GE(first, 0);
+    ::close(first);
+    connected.get();
+    write_text(client, "through");
+    client.shutdown_write();
+    // The listener's queue holds what is left of the fillers, then the gateway's connection.
+    int last = -1;
+    for (int fd; (fd = listener.accept_queued()) >= 0;) {
+        if (last >= 0)
+            ::close(last);
+        last = fd;
+    }
+    ASSERT_GE(last, 0);
+    std::string got;
+    char buffer[64];
+    for (ssize_t n; (n = ::recv(last, buffer, sizeof buffer, 0)) > 0;)
+        got.append(buffer, std::size_t(n));
+    ::close(last);
+    EXPECT_EQ(got, "through");
+}
+
+TEST(Remote, GatewayShuttingDownIsItsOwnError) {
+    auto name = unique_pipe_name("stopping");
+    named_pipe_server server(name);
+    std::mutex m;
+    std::condition_variable cv;
+    bool hold = false, held = false;
+    std::unique_ptr<running_gateway> gw;
+    gw = std::make_unique<running_gateway>(
+        base_options({name}), std::function<void()>{}, [&](std::string_view line) {
+            if (line.find(": accepted") == std::string_view::npos)
+                return;
+            std::unique_lock lock(m);
+            if (!hold)
+                return;
+            held = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return !hold; });
+        });
+    {
+        std::lock_guard lock(m);
+        hold = true;
+    }
+    auto client = remote_client(at_port(gw->port()), name, client_tls());
+    auto r = std::async(std::launch::async, [&] { return connect_refused(client); });
+    {
+        // The gateway has accepted the client and is held before the handshake: a stop now
+        // is handled before the client's request can be read.
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return held; });
+        gw->stop();
+        hold = false;
+        cv.notify_all();
+    }
+    auto refused = r.get();
+    EXPECT_EQ(refused.code, std::errc::connection_refused);
+    EXPECT_NE(refused.what.find("the gateway is shutting down"), std::string::npos) << refused.what;
+    EXPECT_TRUE(gw->wait_log("refused: the gateway is shutting down")) << gw->log();
+    std::error_code ec;
+    server.wait_for_connection(0ms, ec);
+    EXPECT_EQ(ec, errc::timed_out) << "a client reached the pipe through a stopping gateway";
 }
 
 TEST(Remote, GatewayNeedsSomeClientAuthentication) {
@@ -736,6 +770,70 @@ void connect_from(const std::string& ns, named_pipe_client& client) {
         ASSERT_TRUE(network_namespaces::enter(ns));
         client.connect(20s);
     }).get();
+}
+
+// CPU time (user + system) a process has used, in seconds.
+double cpu_seconds_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(content.substr(content.rfind(')') + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14)
+            utime = std::stoull(field);
+        if (i == 15)
+            stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+TEST(RemoteCli, GatewayOutOfDescriptorsPausesAndRecovers) {
+    auto name = unique_pipe_name("emfile");
+    named_pipe_server server(name);
+    child gw({cli(), "gateway", "--listen", "127.0.0.1:0", "--cert", certs().at("gateway.pem"),
+              "--key", certs().at("gateway.key"), "--token-file", certs().at("token"), "--allow",
+              name});
+    ASSERT_TRUE(gw.wait_for_output("\n", 10s)) << gw.err();
+    auto out = gw.out();
+    auto at = out.find("port ");
+    ASSERT_NE(at, std::string::npos) << out << gw.err();
+    std::string port = out.substr(at + 5, out.find_first_not_of("0123456789", at + 5) - at - 5);
+    // Lower the running gateway's descriptor limit to the lowest free descriptor number: the
+    // next accept() fails with EMFILE.
+    std::set<int> used;
+    for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(gw.pid()) + "/fd"))
+        used.insert(std::stoi(e.path().filename().string()));
+    int lowest_free = 0;
+    while (used.count(lowest_free))
+        ++lowest_free;
+    rlimit old_limit{};
+    ASSERT_EQ(::prlimit(gw.pid(), RLIMIT_NOFILE, nullptr, &old_limit), 0);
+    rlimit low = old_limit;
+    low.rlim_cur = static_cast<rlim_t>(lowest_free);
+    ASSERT_EQ(::prlimit(gw.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
+
+    auto client = remote_client("127.0.0.1:" + port, name, client_tls());
+    auto connected = std::async(std::launch::async, [&] { client.connect(30s); });
+    ASSERT_TRUE(gw.wait_for_error("Too many open files: pausing", 1, 20s)) << gw.err();
+    // Paused, not spinning: over half a second it retries about ten times, using little CPU.
+    double before = cpu_seconds_of(gw.pid());
+    std::this_thread::sleep_for(500ms);
+    double used_cpu = cpu_seconds_of(gw.pid()) - before;
+    EXPECT_LT(used_cpu, 0.15) << "the gateway spins while out of descriptors";
+    EXPECT_FALSE(gw.wait(0ms).has_value()) << "the gateway exited: " << gw.err();
+    // Descriptors come back: the queued client is served.
+    ASSERT_EQ(::prlimit(gw.pid(), RLIMIT_NOFILE, &old_limit, nullptr), 0);
+    connected.get();
+    server.wait_for_connection(20s);
+    write_text(client, "hello");
+    client.shutdown_write();
+    EXPECT_EQ(read_all(server), "hello");
+    write_text(server, "world");
+    server.disconnect();
+    EXPECT_EQ(read_all(client), "world");
+    EXPECT_TRUE(gw.wait_for_error("accepting again after", 1, 10s)) << gw.err();
+    EXPECT_EQ(count_of(gw.err(), "Too many open files"), 1) << gw.err();
 }
 
 TEST(RemoteNetns, TwoHostsBulkMessagesAndACutLink) {

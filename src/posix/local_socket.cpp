@@ -476,4 +476,11 @@ void seqpacket_transport::send(std::span<const std::span<const std::byte>> piece
     }
 }
 
+bool is_local_server(std::string_view server) noexcept {
+    if (server == "." || server == "localhost")
+        return true;
+    char host[HOST_NAME_MAX + 1] = {};
+    return ::gethostname(host, sizeof host) == 0 && server == host;
+}
+
 }  // namespace npipe::detail

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -71,6 +72,10 @@ bool is_live_socket(const std::string& path, const struct stat& file);
 
 /// Every bound Unix socket path the kernel knows (listening ones), for list_pipes().
 std::vector<std::string> listening_socket_paths();
+
+/// Whether a pipe's server name means this machine: ".", "localhost" or our host name. Any
+/// other is reached through that machine's gateway (npipe::remote).
+bool is_local_server(std::string_view server) noexcept;
 
 /// Sets SO_RCVBUF / SO_SNDBUF when non-zero.
 void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcept;

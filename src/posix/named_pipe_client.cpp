@@ -61,17 +61,10 @@ remote_connect_fn remote_connector() noexcept {
 
 namespace {
 
-bool is_local_server(std::string_view server) {
-    if (server == "." || server == "localhost")
-        return true;
-    char host[HOST_NAME_MAX + 1] = {};
-    return ::gethostname(host, sizeof host) == 0 && server == host;
-}
-
 std::shared_ptr<detail::client_state> make_client(std::string_view server, std::string_view name,
                                                   pipe_direction direction,
                                                   const pipe_options& options) {
-    if (!is_local_server(server)) {
+    if (!detail::is_local_server(server)) {
         if (!detail::remote_connector())
             throw pipe_error(errc::not_supported, name,
                              "connect to server '" + std::string(server) +
@@ -134,11 +127,12 @@ void named_pipe_client::connect(std::error_code& ec) noexcept {
 void named_pipe_client::connect(std::chrono::milliseconds timeout) {
     std::error_code ec;
     connect(timeout, ec);
+    const auto& why = static_cast<const detail::client_state&>(state()).why;
     if (ec == errc::timed_out)
         detail::throw_if(ec, pipe_name(),
                          "connect: no server at " + socket_path() + " within " +
-                             std::to_string(timeout.count()) + " ms");
-    const auto& why = static_cast<const detail::client_state&>(state()).why;
+                             std::to_string(timeout.count()) + " ms" +
+                             (why.empty() ? "" : " (last: ") + why + (why.empty() ? "" : ")"));
     detail::throw_if(ec, pipe_name(),
                      "connect to " + socket_path() + (why.empty() ? "" : ": ") + why);
 }
@@ -160,14 +154,43 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
     detail::unique_fd fd;
     bool message = false;
     if (!s.server.empty()) [[unlikely]] {
-        s.why.clear();
-        auto remote = detail::remote_connector()(s.server, s.name, s.direction, s.options, deadline,
-                                                 ec, s.why);
-        if (ec)
-            return;
-        fd = std::move(remote.fd);
-        message = remote.message;
-        s.link = std::move(remote.link);
+        // Each attempt is a new TLS connection, so the backoff starts where a local wait's
+        // ends; the gateway sees at most a few requests a second from a waiting client.
+        backoff = std::chrono::milliseconds(20);
+        bool waited = false;
+        for (;;) {
+            s.why.clear();
+            auto remote = detail::remote_connector()(s.server, s.name, s.direction, s.options,
+                                                     deadline, ec, s.why);
+            if (!ec) {
+                fd = std::move(remote.fd);
+                message = remote.message;
+                s.link = std::move(remote.link);
+                break;
+            }
+            if (!remote.retry)
+                return;
+            auto now = clock::now();
+            if (deadline && now >= *deadline) {
+                // No wait asked for: the gateway's own answer ("no such pipe", "busy").
+                if (waited)
+                    ec = errc::timed_out;
+                return;
+            }
+            waited = true;
+            auto until = now + backoff;
+            if (deadline)
+                until = std::min(until, *deadline);
+            if (s.sleep_until(until)) {
+                ec = errc::operation_aborted;
+                return;
+            }
+            if (deadline && clock::now() >= *deadline) {
+                ec = errc::timed_out;
+                return;
+            }
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+        }
     }
     while (!fd) {
         if (s.closed) {

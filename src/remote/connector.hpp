@@ -32,6 +32,9 @@ struct remote_connection {
     unique_fd fd;          ///< a local socket whose other end is relayed to the gateway
     bool message = false;  ///< SOCK_SEQPACKET carrying frames: a message-mode pipe
     std::shared_ptr<remote_link> link;
+    /// On failure: the gateway answered "unknown pipe" or "pipe busy", which a connect with
+    /// time left retries, as a local connect waits for a server to appear or accept.
+    bool retry = false;
 };
 
 /// Connects to pipe `name` through the gateway at `server` ("host" or "host:port"), by

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -67,11 +68,11 @@ struct gateway::impl {
     digest token_digest{};
     std::unordered_set<connection*> connections;  // outlives io (declared first)
     ssl_ctx_ptr ctx;
-    asio::io_context io{1};
-    asio::ip::tcp::acceptor acceptor{io};
-    asio::steady_timer accept_pause{io};
-    bool stopping = false;
-    std::once_flag stop_once;
+    ::asio::io_context io{1};
+    ::asio::ip::tcp::acceptor acceptor{io};
+    ::asio::steady_timer accept_pause{io};
+    std::atomic<bool> stopping{false};
+    unsigned accept_failures = 0;  ///< accepts failed in a row (EMFILE and the like)
 
     void log(const std::string& line) {
         if (options.log)
@@ -82,7 +83,7 @@ struct gateway::impl {
 };
 
 struct gateway::impl::connection : std::enable_shared_from_this<connection> {
-    connection(impl& g, asio::ip::tcp::socket socket, ssl_ptr ssl)
+    connection(impl& g, ::asio::ip::tcp::socket socket, ssl_ptr ssl)
         : gw(g),
           tls(std::make_shared<tls_socket>(std::move(socket), std::move(ssl))),
           timer(gw.io) {
@@ -95,7 +96,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
 
     impl& gw;
     std::shared_ptr<tls_socket> tls;
-    asio::steady_timer timer;
+    ::asio::steady_timer timer;
     std::string peer;
     std::array<std::byte, request_header_size + max_pipe_name + max_token> request_bytes{};
     std::size_t have = 0;
@@ -104,6 +105,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     bool answered = false;
 
     void start() {
+        gw.log(peer + ": accepted");
         timer.expires_after(gw.options.handshake_timeout);
         timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
             if (!ec && !self->answered) {
@@ -129,7 +131,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     void close() {
         timer.cancel();
         std::error_code ignored;
-        tls->socket().shutdown(asio::socket_base::shutdown_both, ignored);
+        tls->socket().shutdown(::asio::socket_base::shutdown_both, ignored);
         tls->socket().close(ignored);
     }
 
@@ -200,8 +202,8 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
                                                                            : status::gateway_error,
                           who + " (" + ec.message() + ")");
         }
-        auto local = std::make_shared<asio::generic::stream_protocol::socket>(gw.io);
-        local->assign(asio::generic::stream_protocol(AF_UNIX, 0), fd.release(), ec);
+        auto local = std::make_shared<::asio::generic::stream_protocol::socket>(gw.io);
+        local->assign(::asio::generic::stream_protocol(AF_UNIX, 0), fd.release(), ec);
         if (ec)
             return refuse(status::gateway_error, who);
         send_answer({protocol_version, status::ok, message}, [this, who, message, local]() mutable {
@@ -258,10 +260,15 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
 };
 
 void gateway::impl::accept() {
-    acceptor.async_accept([self = this](const std::error_code& ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || self->stopping)
+    acceptor.async_accept([self = this](const std::error_code& ec, ::asio::ip::tcp::socket socket) {
+        if (ec == ::asio::error::operation_aborted || self->stopping)
             return;
         if (!ec) {
+            if (self->accept_failures != 0) {
+                self->log("accept: accepting again after " + std::to_string(self->accept_failures) +
+                          " failed attempts");
+                self->accept_failures = 0;
+            }
             std::error_code ignored;
             socket.non_blocking(true, ignored);
             set_dead_peer_timeout(socket.native_handle(), self->options.dead_peer_timeout);
@@ -274,7 +281,10 @@ void gateway::impl::accept() {
         } else {
             // Out of descriptors (EMFILE) and the like: the client stays queued; pause
             // instead of spinning on an accept that fails at once, then go on.
-            self->log("accept: " + ec.message());
+            // Logged once per episode: a gateway out of descriptors for minutes must not
+            // flood its log.
+            if (self->accept_failures++ == 0)
+                self->log("accept: " + ec.message() + ": pausing, retrying every 50 ms");
             self->accept_pause.expires_after(std::chrono::milliseconds(50));
             self->accept_pause.async_wait([self](const std::error_code& e) {
                 if (!e && !self->stopping)
@@ -320,17 +330,17 @@ gateway::gateway(gateway_options options) : impl_(std::make_unique<impl>()) {
     if (!ep)
         fail("listen address '" + g.options.listen + "' is not ADDR:PORT");
     std::error_code ec;
-    auto address = asio::ip::make_address(ep->host, ec);
+    auto address = ::asio::ip::make_address(ep->host, ec);
     if (ec)
         fail("listen address '" + ep->host + "' is not an IP address");
-    asio::ip::tcp::endpoint endpoint(address, ep->port);
+    ::asio::ip::tcp::endpoint endpoint(address, ep->port);
     g.acceptor.open(endpoint.protocol(), ec);
     if (!ec)
-        g.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        g.acceptor.set_option(::asio::socket_base::reuse_address(true), ec);
     if (!ec)
         g.acceptor.bind(endpoint, ec);
     if (!ec)
-        g.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        g.acceptor.listen(::asio::socket_base::max_listen_connections, ec);
     if (ec)
         throw pipe_error(ec, "", "gateway: listen on " + g.options.listen);
 }
@@ -351,10 +361,11 @@ void gateway::run() {
 }
 
 void gateway::stop() {
-    asio::post(impl_->io, [g = impl_.get()] {
-        if (g->stopping)
-            return;
-        g->stopping = true;
+    // Set here rather than in the posted handler: once stop() has returned, no request is
+    // forwarded any more, whatever the io_context has queued before the handler.
+    if (impl_->stopping.exchange(true))
+        return;
+    ::asio::post(impl_->io, [g = impl_.get()] {
         std::error_code ignored;
         g->acceptor.close(ignored);
         g->accept_pause.cancel();

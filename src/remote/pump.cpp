@@ -14,13 +14,13 @@ void tls_socket::async_ssl(std::function<int()> op, std::function<void(int, int)
     int result = op();
     int error = result > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), result);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-        auto type = error == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
-                                                 : asio::socket_base::wait_write;
+        auto type = error == SSL_ERROR_WANT_READ ? ::asio::socket_base::wait_read
+                                                 : ::asio::socket_base::wait_write;
         socket_.async_wait(type, [this, op = std::move(op), handler = std::move(handler),
                                   keep](const std::error_code& ec) mutable {
             if (ec) {
-                handler(-1, ec == asio::error::operation_aborted ? SSL_ERROR_ZERO_RETURN + 100
-                                                                 : SSL_ERROR_SYSCALL);
+                handler(-1, ec == ::asio::error::operation_aborted ? SSL_ERROR_ZERO_RETURN + 100
+                                                                   : SSL_ERROR_SYSCALL);
                 return;
             }
             async_ssl(std::move(op), std::move(handler), std::move(keep));
@@ -58,7 +58,7 @@ std::error_code tls_socket::failure(int ssl_error, std::string* why) {
     return errc::protocol_error;
 }
 
-pump::pump(std::shared_ptr<tls_socket> tls, asio::generic::stream_protocol::socket local,
+pump::pump(std::shared_ptr<tls_socket> tls, ::asio::generic::stream_protocol::socket local,
            pump_settings settings, std::function<void(std::error_code)> on_done)
     : tls_(std::move(tls)),
       local_(std::move(local)),
@@ -99,9 +99,9 @@ void pump::stop(std::error_code why) {
         done(why);  // moved out first: it may own whoever owns us
     std::error_code ignored;
     idle_timer_.cancel();
-    local_.shutdown(asio::socket_base::shutdown_both, ignored);
+    local_.shutdown(::asio::socket_base::shutdown_both, ignored);
     local_.close(ignored);
-    tls_->socket().shutdown(asio::socket_base::shutdown_both, ignored);
+    tls_->socket().shutdown(::asio::socket_base::shutdown_both, ignored);
     tls_->socket().close(ignored);
 }
 
@@ -111,28 +111,30 @@ void pump::maybe_finish() {
 }
 
 void pump::read_local() {
-    local_.async_read_some(
-        asio::buffer(up_.get(),
-                     settings_.record_size ? settings_.record_size : settings_.buffer_size),
-        [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-            if (self->finished_)
-                return;
-            if (ec == asio::error::eof || (!ec && n == 0)) {
-                // Closed both ways (not just shut down for writing): nothing we receive can
-                // be delivered, so the connection ends once the close_notify is out.
-                pollfd p{self->local_.native_handle(), 0, 0};
-                self->local_gone_ = ::poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
-                self->send_close_notify();
-                return;
-            }
-            if (ec) {
-                self->stop(ec == asio::error::connection_reset ? std::error_code(errc::broken_pipe)
-                                                               : ec);
-                return;
-            }
-            self->touch();
-            self->write_tls(0, n);
-        });
+    local_.async_read_some(::asio::buffer(up_.get(), settings_.record_size ? settings_.record_size
+                                                                           : settings_.buffer_size),
+                           [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                               if (self->finished_)
+                                   return;
+                               if (ec == ::asio::error::eof || (!ec && n == 0)) {
+                                   // Closed both ways (not just shut down for writing): nothing we
+                                   // receive can be delivered, so the connection ends once the
+                                   // close_notify is out.
+                                   pollfd p{self->local_.native_handle(), 0, 0};
+                                   self->local_gone_ =
+                                       ::poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+                                   self->send_close_notify();
+                                   return;
+                               }
+                               if (ec) {
+                                   self->stop(ec == ::asio::error::connection_reset
+                                                  ? std::error_code(errc::broken_pipe)
+                                                  : ec);
+                                   return;
+                               }
+                               self->touch();
+                               self->write_tls(0, n);
+                           });
 }
 
 void pump::write_tls(std::size_t offset, std::size_t size) {
@@ -184,7 +186,7 @@ void pump::read_tls() {
                     // The peer's close_notify: its half-close reaches the local peer as
                     // end of stream, while our direction goes on.
                     std::error_code ignored;
-                    local_.shutdown(asio::socket_base::shutdown_send, ignored);
+                    local_.shutdown(::asio::socket_base::shutdown_send, ignored);
                     down_done_ = true;
                     maybe_finish();
                     return;
@@ -202,7 +204,7 @@ void pump::write_local(std::size_t offset, std::size_t size) {
     // A SOCK_SEQPACKET socket sends each write as one record, whole; a stream socket may take
     // part of it, and the rest follows.
     local_.async_write_some(
-        asio::buffer(down_.get() + offset, size),
+        ::asio::buffer(down_.get() + offset, size),
         [self = shared_from_this(), offset, size](const std::error_code& ec, std::size_t n) {
             if (self->finished_)
                 return;

@@ -3,10 +3,10 @@
 // io_context thread for any number of connections.
 //
 // OpenSSL is driven directly on the non-blocking socket (SSL_set_fd) and Asio only waits for
-// readiness, rather than asio::ssl::stream: that stream's shutdown waits for the peer's
+// readiness, rather than ::asio::ssl::stream: that stream's shutdown waits for the peer's
 // close_notify, which cannot be had while the other direction still reads, and half-close (one
 // side's close_notify while the other still sends, as TLS 1.3 allows) is what a pipe's
-// shutdown_write needs. It also saves asio::ssl's copy through its memory BIO.
+// shutdown_write needs. It also saves ::asio::ssl's copy through its memory BIO.
 #pragma once
 
 #include <asio.hpp>
@@ -24,10 +24,10 @@ namespace npipe::detail::remote {
 /// A TLS connection on a TCP socket, and the async OpenSSL calls on it.
 class tls_socket {
   public:
-    tls_socket(asio::ip::tcp::socket socket, ssl_ptr ssl)
+    tls_socket(::asio::ip::tcp::socket socket, ssl_ptr ssl)
         : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
 
-    asio::ip::tcp::socket& socket() noexcept { return socket_; }
+    ::asio::ip::tcp::socket& socket() noexcept { return socket_; }
     SSL* ssl() const noexcept { return ssl_.get(); }
 
     /// Calls `op` (an OpenSSL call returning its usual int) until it completes, waiting for
@@ -42,7 +42,7 @@ class tls_socket {
     std::error_code failure(int ssl_error, std::string* why = nullptr);
 
   private:
-    asio::ip::tcp::socket socket_;
+    ::asio::ip::tcp::socket socket_;
     ssl_ptr ssl_;
 };
 
@@ -60,7 +60,7 @@ struct pump_settings {
 /// the first error (empty after a clean end), before the sockets are closed.
 class pump : public std::enable_shared_from_this<pump> {
   public:
-    pump(std::shared_ptr<tls_socket> tls, asio::generic::stream_protocol::socket local,
+    pump(std::shared_ptr<tls_socket> tls, ::asio::generic::stream_protocol::socket local,
          pump_settings settings, std::function<void(std::error_code)> on_done);
 
     void start();
@@ -78,11 +78,11 @@ class pump : public std::enable_shared_from_this<pump> {
     void maybe_finish();
 
     std::shared_ptr<tls_socket> tls_;
-    asio::generic::stream_protocol::socket local_;
+    ::asio::generic::stream_protocol::socket local_;
     pump_settings settings_;
     std::function<void(std::error_code)> on_done_;
     std::unique_ptr<std::byte[]> up_, down_;  ///< local -> TLS, TLS -> local
-    asio::steady_timer idle_timer_;
+    ::asio::steady_timer idle_timer_;
     std::chrono::steady_clock::time_point last_activity_;
     bool up_done_ = false, down_done_ = false, finished_ = false;
     bool local_gone_ = false;  ///< the local peer closed both ways: nothing more to deliver
