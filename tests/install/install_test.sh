@@ -14,4 +14,11 @@ for exe in with_cmake with_pkgconfig; do
   out=$(TMPDIR=/run "$work/build/$exe")
   [[ "$out" == /run/CoreFxPipe_consumer ]] || { echo "$exe printed '$out'"; exit 1; }
 done
+if [[ -x "$work/build/with_remote" ]]; then
+  out=$("$work/build/with_remote")
+  [[ "$out" == $'//gateway.invalid:4477/pipe/consumer\nrefused' ]] || { echo "with_remote printed '$out'"; exit 1; }
+  echo "installed npipe::remote linked and ran"
+elif [[ -f "$build_dir/src/remote/libnpipe_remote.a" || -f "$build_dir/src/remote/libnpipe_remote.so" ]]; then
+  echo "npipe::remote was built but the installed package does not provide it"; exit 1
+fi
 echo "installed npipe found by find_package and pkg-config"
