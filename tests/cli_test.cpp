@@ -29,11 +29,7 @@
 namespace npipe::test {
 namespace {
 
-constexpr std::size_t mib = 1024 * 1024;
-
-int line_count(const std::string& text) {
-    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
+using namespace pipe_io;
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
@@ -70,38 +66,14 @@ void make_stale_socket(const std::string& path) {
     ::close(fd);
 }
 
-class stdin_feeder {
-  public:
-    stdin_feeder(child& c, std::string data)
-        : thread_([&c, data = std::move(data)] {
-              c.write_stdin(data);
-              c.close_stdin();
-          }) {}
-    ~stdin_feeder() { thread_.join(); }
-
-  private:
-    std::thread thread_;
-};
-
 class Cli : public ::testing::Test {
   protected:
-    void SetUp() override {
-        dir_.emplace();
-        if (const char* old = std::getenv("TMPDIR"))
-            old_tmpdir_ = old;
-        ::setenv("TMPDIR", dir_->path().c_str(), 1);
-    }
-    void TearDown() override {
-        if (old_tmpdir_)
-            ::setenv("TMPDIR", old_tmpdir_->c_str(), 1);
-        else
-            ::unsetenv("TMPDIR");
-    }
+    void SetUp() override { dir_.emplace(); }
+    void TearDown() override { dir_.reset(); }
     const std::string& dir() const { return dir_->path(); }
 
   private:
-    std::optional<temp_dir> dir_;
-    std::optional<std::string> old_tmpdir_;
+    std::optional<tmpdir_scope> dir_;
 };
 
 // ---- Help ----

@@ -31,7 +31,8 @@
 namespace npipe::test {
 namespace {
 
-constexpr std::size_t mib = 1024 * 1024;
+using namespace pipe_io;
+
 constexpr std::size_t bulk_size = 50 * mib;
 
 // FNV-1a 64 as 16 hex digits: what BulkPeer.cs prints for the bytes it received.
@@ -50,38 +51,6 @@ std::string received_line(const std::string& data) {
     return "received " + std::to_string(data.size()) + " " + fnv1a64(data) + "\n";
 }
 
-std::span<const std::byte> bytes(const std::string& s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-// Reads until end of stream.
-std::string read_all(pipe_stream& pipe) {
-    std::string data;
-    std::vector<std::byte> buffer(256 * 1024);
-    while (auto n = pipe.read(buffer))
-        data.append(reinterpret_cast<const char*>(buffer.data()), n);
-    return data;
-}
-
-int line_count(const std::string& text) {
-    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// Writes `data` to a child's stdin from another thread (it blocks until the child reads), then
-// closes it.
-class stdin_feeder {
-  public:
-    stdin_feeder(child& c, std::string data)
-        : thread_([&c, data = std::move(data)] {
-              c.write_stdin(data);
-              c.close_stdin();
-          }) {}
-    ~stdin_feeder() { thread_.join(); }
-
-  private:
-    std::thread thread_;
-};
-
 class Interop : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -89,16 +58,8 @@ class Interop : public ::testing::Test {
         peer_ = csharp_program("BulkPeer");
         ASSERT_FALSE(peer_.empty());
         dir_.emplace();
-        if (const char* old = std::getenv("TMPDIR"))
-            old_tmpdir_ = old;
-        ::setenv("TMPDIR", dir_->path().c_str(), 1);
     }
-    void TearDown() override {
-        if (old_tmpdir_)
-            ::setenv("TMPDIR", old_tmpdir_->c_str(), 1);
-        else
-            ::unsetenv("TMPDIR");
-    }
+    void TearDown() override { dir_.reset(); }
 
     // `mono BulkPeer.exe args...`
     std::vector<std::string> peer(std::vector<std::string> args) const {
@@ -110,8 +71,7 @@ class Interop : public ::testing::Test {
     std::string peer_;
 
   private:
-    std::optional<temp_dir> dir_;
-    std::optional<std::string> old_tmpdir_;
+    std::optional<tmpdir_scope> dir_;
 };
 
 // ---- The seed programs, unmodified ----
@@ -345,7 +305,7 @@ TEST_F(Interop, DotnetOutClientSendsToLibraryServer) {
     child client(
         peer({"client", name, "send", std::to_string(8 * mib), "22", "--direction", "out"}));
     server.wait_for_connection(30s);
-    auto got = read_all(server);
+    auto got = read_to_end(server);
     EXPECT_EQ(got.size(), 8 * mib);
     EXPECT_TRUE(got == pattern(8 * mib, 22)) << "content differs";
     server.close();
@@ -391,7 +351,7 @@ TEST_F(Interop, NpipeInClientReceivesFromDotnetOutServer) {
     client.connect(20s);
     EXPECT_TRUE(client.can_read());
     EXPECT_FALSE(client.can_write());
-    auto got = read_all(client);
+    auto got = read_to_end(client);
     EXPECT_EQ(got.size(), 8 * mib);
     EXPECT_TRUE(got == pattern(8 * mib, 25)) << "content differs";
     EXPECT_EQ(client.read_byte(), -1);
@@ -566,7 +526,7 @@ TEST_F(Interop, ServeRefusesNameOfLiveDotnetServerWithoutDisturbingIt) {
     // The .NET server was neither replaced nor handed a bogus client: ours is its first.
     named_pipe_client client(name);
     client.connect(5s);
-    EXPECT_EQ(read_all(client), pattern(5, 51));
+    EXPECT_EQ(read_to_end(client), pattern(5, 51));
     ASSERT_EQ(dotnet.wait(30s), 0) << dotnet.err();
     EXPECT_EQ(dotnet.out(), "sent 5\n");
 }

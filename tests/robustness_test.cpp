@@ -27,24 +27,10 @@ using npipe::pipe_direction;
 using npipe::test::child;
 using npipe::test::cli;
 using npipe::test::unique_pipe_name;
+using npipe::test::pipe_io::bytes;
+using npipe::test::pipe_io::read_n;
 
 namespace {
-
-std::span<const std::byte> bytes(const std::string& s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string read_n(npipe::pipe_stream& p, std::size_t n) {
-    std::string out;
-    std::byte buffer[4096];
-    while (out.size() < n) {
-        auto got = p.read(std::span(buffer, std::min(sizeof buffer, n - out.size())));
-        if (got == 0)
-            break;
-        out.append(reinterpret_cast<const char*>(buffer), got);
-    }
-    return out;
-}
 
 bool file_exists(const std::string& path) {
     struct stat st {};
@@ -497,6 +483,20 @@ int echo_until(named_pipe_client& talker, Future& until, child& serve) {
     return rounds;
 }
 
+// After the bad clients were dropped: the talker is still served (it was never dropped itself),
+// exactly `drops` clients were dropped, the log gives `reason`, and the server stops cleanly.
+void expect_served_after_drops(named_pipe_client& talker, child& serve, int drops,
+                               const std::string& reason) {
+    std::string after = "after the drop";
+    talker.write(bytes(after));
+    EXPECT_EQ(read_n(talker, after.size()), after);
+    EXPECT_EQ(npipe::test::count_of(serve.err(), "dropped a client"), drops) << serve.err();
+    EXPECT_NE(serve.err().find(reason), std::string::npos) << serve.err();
+    talker.close();
+    serve.kill(SIGTERM);
+    EXPECT_EQ(serve.wait(10s), 0) << serve.err();
+}
+
 std::vector<std::string> echo_server_argv(const std::string& name, bool message,
                                           std::vector<std::string> flags) {
     std::vector<std::string> argv{cli(), "serve", name, "--echo", "--max-instances", "unlimited"};
@@ -540,18 +540,8 @@ TEST(robustness, echo_idle_timeout_drops_silent_clients_and_serves_the_others) {
             EXPECT_EQ(::recv(trickler, &c, 1, 0), 0) << "the half-sent message kept its client";
             ::close(trickler);
         }
-        // ... and still is, after the drop; it was never dropped itself.
-        std::string after = "after the drop";
-        talker.write(bytes(after));
-        EXPECT_EQ(read_n(talker, after.size()), after);
-        EXPECT_EQ(npipe::test::count_of(serve.err(), "dropped a client"), message ? 2 : 1)
-            << serve.err();
-        EXPECT_NE(serve.err().find("nothing received for 1000 ms (idle timeout)"),
-                  std::string::npos)
-            << serve.err();
-        talker.close();
-        serve.kill(SIGTERM);
-        EXPECT_EQ(serve.wait(10s), 0) << serve.err();
+        expect_served_after_drops(talker, serve, message ? 2 : 1,
+                                  "nothing received for 1000 ms (idle timeout)");
     }
 }
 
@@ -578,16 +568,8 @@ TEST(robustness, echo_write_timeout_drops_a_client_that_stops_reading) {
         EXPECT_TRUE(flood.get()) << "the hog was never dropped";
         EXPECT_GT(rounds, 10);
         ASSERT_TRUE(serve.wait_for_error("(write timeout)", 1, 10s)) << serve.err();
-        std::string after = "after the drop";
-        talker.write(bytes(after));
-        EXPECT_EQ(read_n(talker, after.size()), after);
-        EXPECT_EQ(npipe::test::count_of(serve.err(), "dropped a client"), 1) << serve.err();
-        EXPECT_NE(serve.err().find("read nothing of our echo for 500 ms (write timeout)"),
-                  std::string::npos)
-            << serve.err();
-        talker.close();
-        serve.kill(SIGTERM);
-        EXPECT_EQ(serve.wait(10s), 0) << serve.err();
+        expect_served_after_drops(talker, serve, 1,
+                                  "read nothing of our echo for 500 ms (write timeout)");
     }
 }
 

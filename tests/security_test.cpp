@@ -29,27 +29,13 @@ using npipe::named_pipe_client;
 using npipe::named_pipe_server;
 using npipe::pipe_direction;
 using npipe::test::unique_pipe_name;
+using npipe::test::pipe_io::bytes;
+using npipe::test::pipe_io::read_n;
 
 namespace {
 
 constexpr uid_t nobody = 65534;
 constexpr gid_t nogroup = 65534;
-
-std::span<const std::byte> bytes(const std::string& s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string read_n(npipe::pipe_stream& p, std::size_t n) {
-    std::string out;
-    std::byte buffer[4096];
-    while (out.size() < n) {
-        auto got = p.read(std::span(buffer, std::min(sizeof buffer, n - out.size())));
-        if (got == 0)
-            break;
-        out.append(reinterpret_cast<const char*>(buffer), got);
-    }
-    return out;
-}
 
 // Runs fn in a forked child and returns its exit code (fn's return value).
 int in_child(const std::function<int()>& fn) {

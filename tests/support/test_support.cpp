@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -297,5 +298,60 @@ temp_dir::~temp_dir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
 }
+
+tmpdir_scope::tmpdir_scope() {
+    if (const char* old = std::getenv("TMPDIR"))
+        old_ = old;
+    ::setenv("TMPDIR", dir_.path().c_str(), 1);
+}
+
+tmpdir_scope::~tmpdir_scope() {
+    if (old_)
+        ::setenv("TMPDIR", old_->c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
+}
+
+stdin_feeder::stdin_feeder(child& c, std::string data)
+    : thread_([&c, data = std::move(data)] {
+          c.write_stdin(data);
+          c.close_stdin();
+      }) {}
+
+stdin_feeder::~stdin_feeder() {
+    thread_.join();
+}
+
+namespace pipe_io {
+
+std::span<const std::byte> bytes(const std::string& s) {
+    return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+std::string read_n(npipe::pipe_stream& pipe, std::size_t n) {
+    std::string out;
+    std::byte buffer[4096];
+    while (out.size() < n) {
+        auto got = pipe.read(std::span(buffer, std::min(sizeof buffer, n - out.size())));
+        if (got == 0)
+            break;
+        out.append(reinterpret_cast<const char*>(buffer), got);
+    }
+    return out;
+}
+
+std::string read_to_end(npipe::pipe_stream& pipe) {
+    std::string data;
+    std::vector<std::byte> buffer(256 * 1024);
+    while (auto n = pipe.read(buffer))
+        data.append(reinterpret_cast<const char*>(buffer.data()), n);
+    return data;
+}
+
+int line_count(const std::string& text) {
+    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+}  // namespace pipe_io
 
 }  // namespace npipe::test

@@ -4,12 +4,15 @@
 
 #include <sys/types.h>
 
+#include "npipe/pipe_stream.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -109,6 +112,55 @@ class temp_dir {
   private:
     std::string path_;
 };
+
+/// A fresh temp_dir set as $TMPDIR for this process (and the children it starts) until
+/// destruction, when the old value comes back: simple pipe names then map into a directory
+/// private to one test.
+class tmpdir_scope {
+  public:
+    tmpdir_scope();
+    ~tmpdir_scope();
+    tmpdir_scope(const tmpdir_scope&) = delete;
+    tmpdir_scope& operator=(const tmpdir_scope&) = delete;
+    const std::string& path() const { return dir_.path(); }
+
+  private:
+    temp_dir dir_;
+    std::optional<std::string> old_;
+};
+
+/// Writes `data` to a child's stdin from another thread (it blocks until the child reads), then
+/// closes it; the destructor waits for that thread.
+class stdin_feeder {
+  public:
+    stdin_feeder(child& c, std::string data);
+    ~stdin_feeder();
+    stdin_feeder(const stdin_feeder&) = delete;
+    stdin_feeder& operator=(const stdin_feeder&) = delete;
+
+  private:
+    std::thread thread_;
+};
+
+/// Small data helpers for tests on npipe::pipe_stream, in their own namespace so that files
+/// which say `using namespace npipe::test` keep their own helpers of the same names.
+namespace pipe_io {
+
+constexpr std::size_t mib = std::size_t{1} << 20;
+
+/// A string's bytes, for pipe_stream::write.
+std::span<const std::byte> bytes(const std::string& s);
+
+/// Reads until `n` bytes have arrived or the stream ends; what arrived.
+std::string read_n(npipe::pipe_stream& pipe, std::size_t n);
+
+/// Reads until the end of the stream.
+std::string read_to_end(npipe::pipe_stream& pipe);
+
+/// The number of newline characters in `text`.
+int line_count(const std::string& text);
+
+}  // namespace pipe_io
 
 }  // namespace npipe::test
 
