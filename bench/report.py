@@ -324,10 +324,14 @@ def target_rows(res, args):
             f"{big:.2f} GB/s = {r:.2f}×" +
             (f" (raw with 8 MiB buffers: {raw_big:.2f} GB/s)" if raw_big else ""),
             r >= 2,
-            "in_buffer_size/out_buffer_size become SO_RCVBUF/SO_SNDBUF, which the kernel caps at "
+            "in_buffer_size/out_buffer_size become SO_RCVBUFFORCE/SO_SNDBUFFORCE when the process "
+            "may (CAP_NET_ADMIN), else SO_RCVBUF/SO_SNDBUF, which the kernel caps at "
             "net.core.rmem_max/wmem_max (" + sysctl("net.core.rmem_max") + "/" +
-            sysctl("net.core.wmem_max") + " here) unless set with SO_RCVBUFFORCE/SO_SNDBUFFORCE "
-            "(root); compare raw uds-stream with the same buffers.")
+            sysctl("net.core.wmem_max") + " here). Raw uds-stream with the same 8 MiB buffers "
+            "(plain SO_SNDBUF/SO_RCVBUF) reached " +
+            (f"{raw_big:.2f} GB/s, npipe {big / raw_big:.2f}× of that" if raw_big else "n/a") +
+            "; one 1 MiB point between cores is also the figure most exposed to preemption by "
+            "other work on the machine." + noise([("cross", 1048576)], "throughput", "gbps"))
     # Message mode: 64-byte messages >= 2x ZeroMQ; ping-pong within 1.2x raw. Judged for the
     # default message pipe and for the opt-in coalescing row; the table names which row meets
     # the target, and says why the default does not where it does not.
@@ -372,9 +376,16 @@ def target_rows(res, args):
                 ", ".join(f"`{s}` {r:.2f}×" for s, r in got),
                 all(r <= 1.2 for _, r in got),
                 "A message is a frame header and the payload in one sendmsg() (with coalescing: "
-                "copied into the buffer, which the read that waits for the answer sends); the "
-                "reader decodes frames from its buffer, so the syscalls match raw and the "
-                "difference is the framing and buffering work, plus cross-CPU wake-up noise." +
+                "copied into the buffer, which the read that waits for the answer sends) on a "
+                "SOCK_SEQPACKET socket, and one recvmsg() at the other end: the syscalls of raw "
+                "`uds-seqpacket`, which itself took " +
+                (f"{seq:.2f}×" if (seq := ratio(pl, "uds-seqpacket", BASE, "latency", 64,
+                                                "median_us")) else "n/a") +
+                " of raw `uds-stream` here (npipe against raw uds-seqpacket: " +
+                ", ".join(f"`{s}` {r:.2f}×" for s, r in
+                          ((s, ratio(pl, s, "uds-seqpacket", "latency", 64, "median_us"))
+                           for s in message_rows) if r is not None) +
+                "). The rest is the framing work and cross-CPU wake-up noise." +
                 noise([(pl, 64)], "latency", "median_us"))
     if not any(s == "npipe-message" for s in res.systems):
         add("Message mode targets", "npipe bench --message not available in this build", None,
