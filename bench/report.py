@@ -406,17 +406,23 @@ def target_rows(res, args):
         best = min(ours) if key == "median_us" else max(ours)
         better = best < r[key] if key == "median_us" else best > r[key]
         if not better:
-            behind = best / r[key] - 1 if key == "median_us" else 1 - best / r[key]
+            def gap(v):
+                return v / r[key] - 1 if key == "median_us" else 1 - v / r[key]
+            raw = res.value(r["placement"], BASE, r["test"], r["size"], key)
             losses.append(f"{r['test']} {human(r['size'])} {r['placement']} vs {r['system']} "
-                          f"(by {behind * 100:.0f} %)")
+                          f"(by {gap(best) * 100:.0f} %; raw uds-stream: " +
+                          ("n/a" if raw is None else
+                           f"behind by {gap(raw) * 100:.0f} %" if gap(raw) > 0 else "ahead") +
+                          ")")
     if compared:
         add("Every npipe figure better than ZeroMQ, nng, Qt and Mono (best of byte mode, message "
             "mode and message mode with coalescing)",
             f"better in {compared - len(losses)} of {compared}" +
             (f"; behind in: {', '.join(losses)}" if losses else ""),
             not losses,
-            "64-byte messages without coalescing: one syscall per message against ZeroMQ's "
-            "batching (see above). Every other loss is to be read against the spread of repeated measurements (the "
+            ("64-byte messages: one syscall per message against ZeroMQ's batching (see "
+             "above). " if any(x.startswith("messages") for x in losses) else "") +
+            "A loss is to be read against the spread of repeated measurements (the "
             "raw baseline's spread is given above): byte-mode npipe makes the same syscalls as "
             "raw uds-stream, so a loss that raw uds-stream shares is the transport's, not "
             "npipe's.")

@@ -192,7 +192,8 @@ takes_part() {
         case $system in npipe | uds-stream | mono) return 0 ;; *) return 1 ;; esac
     fi
     case $system in
-        npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ]] ;;
+        npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ||
+                           ($test == throughput && $size -le 4096) ]] ;;
         npipe-spin | npipe-message-spin) [[ $test == latency && $size -le 64 ]] ;;
         npipe-remote) [[ $test != connect ]] ;;
         *) return 0 ;;
