@@ -51,6 +51,9 @@ class pipe_stream {
     /// one after it; bytes of it returned by earlier partial reads are void), broken_pipe (the
     /// peer closed inside a message), protocol_error (the peer broke the wire format; sticky).
     /// Message pipes in byte read mode: the payload bytes of successive messages, as a stream.
+    /// Memory: a message pipe receives whole records of up to 64 KiB into a buffer that belongs
+    /// to the reading thread (allocated at its first message-pipe read, freed when it exits);
+    /// a pipe holds it only while a record is partly read, so an idle pipe holds none.
     std::size_t read(std::span<std::byte> buffer);
     std::size_t read(std::span<std::byte> buffer, std::error_code& ec) noexcept;
 
