@@ -78,7 +78,8 @@ struct pipe_options {
     static constexpr std::size_t default_max_message_size = std::size_t{64} << 20;
 
     /// Message pipes: coalesce written messages into one send. write() then appends the whole
-    /// message to a 64 KiB buffer (a message that does not fit goes after the buffered ones
+    /// message to a 64 KiB buffer, allocated by the first write that uses it (a message that
+    /// does not fit goes after the buffered ones
     /// are sent; one larger than the buffer is sent directly), and the buffer goes out when
     /// full, on flush(), when a read on this pipe is about to block, and at disconnect or
     /// close. Messages are never torn or merged and keep their order; concurrent writers never
@@ -91,7 +92,9 @@ struct pipe_options {
     /// blocking for up to this long before it sleeps in the kernel, so an answer arriving
     /// within the window costs no wake-up (typically ~20 us between cores in a VM). Burns one
     /// CPU while it polls; 0 (the default) never polls. Each poll is followed by sched_yield(),
-    /// so a peer sharing our CPU still runs; no effect on a machine with one CPU online.
+    /// so a peer sharing our CPU still runs; no effect on a machine with one CPU online, nor on a
+    /// message pipe whose peer process is confined to the one CPU this end is confined to
+    /// (checked when it connects). `npipe bench --spin-us` reports what it costs in CPU time.
     std::chrono::microseconds spin_before_block{0};
 
     /// Client of a pipe on another machine (through `npipe gateway`): the TLS settings and
