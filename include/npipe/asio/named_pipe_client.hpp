@@ -258,6 +258,11 @@ class named_pipe_client : public pipe_stream {
     /// writes, end of stream and half-close behave as on a local pipe.
     named_pipe_client(const executor_type& ex, std::string_view server_name, std::string_view name,
                       pipe_direction direction = pipe_direction::in_out, pipe_options options = {});
+    template <class ExecutionContext>
+    requires std::is_convertible_v<ExecutionContext&, ::asio::execution_context&> named_pipe_client(
+        ExecutionContext& context, std::string_view server_name, std::string_view name,
+        pipe_direction direction = pipe_direction::in_out, pipe_options options = {})
+        : named_pipe_client(context.get_executor(), server_name, name, direction, options) {}
 
     /// Connects, waiting as long as it takes for a server to appear; completes with
     /// (error_code). The wait watches the socket's directory (inotify) and retries with a
