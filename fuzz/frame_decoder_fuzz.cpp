@@ -15,8 +15,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -26,22 +24,13 @@
 #include "framing/frame.hpp"
 #include "framing/frame_decoder.hpp"
 #include "framing/message_channel.hpp"
+#include "fuzz_check.hpp"
 #include "npipe/errors.hpp"
 
 namespace {
 
 using npipe::detail::frame_decoder;
 using bytes = std::vector<std::byte>;
-
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "frame_decoder_fuzz: check failed at line %d: %s\n", line, what);
-    std::abort();
-}
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond))               \
-            fail(#cond, __LINE__); \
-    } while (0)
 
 struct rng {
     std::uint32_t x;
@@ -115,22 +104,23 @@ std::vector<message> decode_in_chunks(std::span<const std::byte> wire, std::size
         std::memcpy(copy.get(), chunk.data(), chunk.size());
         std::span<const std::byte> input(copy.get(), chunk.size());
         for (;;) {
-            CHECK(++calls < 8 * wire.size() + 64);
+            FUZZ_CHECK(++calls < 8 * wire.size() + 64);
             std::size_t room = force_room ? 1 + r.below(40) : r.below(40);
             force_room = false;
             auto res = decoder.next(input, room);
-            CHECK(res.consumed <= input.size());
+            FUZZ_CHECK(res.consumed <= input.size());
             auto at = input.data() + res.consumed;
             input = input.subspan(res.consumed);
             if (res.what == frame_decoder::event::need_input) {
-                CHECK(input.empty());
+                FUZZ_CHECK(input.empty());
                 break;
             }
             if (res.what == frame_decoder::event::payload) {
-                CHECK(res.payload.size() <= room);
-                CHECK(res.payload.data() + res.payload.size() == at);  // inside what it consumed
+                FUZZ_CHECK(res.payload.size() <= room);
+                FUZZ_CHECK(res.payload.data() + res.payload.size() ==
+                           at);  // inside what it consumed
                 if (res.payload.empty()) {
-                    CHECK(room == 0);
+                    FUZZ_CHECK(room == 0);
                     force_room = true;
                 }
                 current.delivered.insert(current.delivered.end(), res.payload.begin(),
@@ -139,7 +129,7 @@ std::vector<message> decode_in_chunks(std::span<const std::byte> wire, std::size
             }
             current.how = res.what == frame_decoder::event::message_end ? ending::complete
                                                                         : ending::too_large;
-            CHECK(!decoder.in_message());
+            FUZZ_CHECK(!decoder.in_message());
             out.push_back(std::move(current));
             current = {};
         }
@@ -147,12 +137,12 @@ std::vector<message> decode_in_chunks(std::span<const std::byte> wire, std::size
     }
     // Drain events that need no input (a final frame finished by the last chunk).
     for (;;) {
-        CHECK(++calls < 8 * wire.size() + 64);
+        FUZZ_CHECK(++calls < 8 * wire.size() + 64);
         auto res = decoder.next({}, 1);
-        CHECK(res.consumed == 0);
+        FUZZ_CHECK(res.consumed == 0);
         if (res.what == frame_decoder::event::need_input)
             break;
-        CHECK(res.what == frame_decoder::event::message_end);
+        FUZZ_CHECK(res.what == frame_decoder::event::message_end);
         current.how = ending::complete;
         out.push_back(std::move(current));
         current = {};
@@ -160,7 +150,7 @@ std::vector<message> decode_in_chunks(std::span<const std::byte> wire, std::size
     if (decoder.in_message())
         out.push_back(std::move(current));  // cut_off
     else
-        CHECK(current.delivered.empty());
+        FUZZ_CHECK(current.delivered.empty());
     return out;
 }
 
@@ -180,7 +170,7 @@ class fake_transport final : public npipe::detail::message_transport {
             return 0;
         auto record = std::move(records_.front());
         records_.pop_front();
-        CHECK(record.size() <= buffer.size());
+        FUZZ_CHECK(record.size() <= buffer.size());
         std::memcpy(buffer.data(), record.data(), record.size());
         return record.size();
     }
@@ -191,8 +181,8 @@ class fake_transport final : public npipe::detail::message_transport {
         bytes unit;
         for (auto p : pieces)
             unit.insert(unit.end(), p.begin(), p.end());
-        CHECK(unit.size() <= send_size_);
-        CHECK(sent_ != nullptr);
+        FUZZ_CHECK(unit.size() <= send_size_);
+        FUZZ_CHECK(sent_ != nullptr);
         sent_->push_back(std::move(unit));
     }
 
@@ -226,19 +216,19 @@ std::vector<message> read_messages(std::span<const std::byte> wire, std::size_t 
     message current;
     bytes buffer(300);
     for (std::size_t reads = 0;; ++reads) {
-        CHECK(reads < 2 * wire.size() + 16);
+        FUZZ_CHECK(reads < 2 * wire.size() + 16);
         std::size_t size = 1 + r.below(r.below(2) ? 7 : 300);
         std::error_code ec;
         std::size_t n =
             channel->read(std::span(buffer.data(), size), npipe::transmission_mode::message, ec);
-        CHECK(n <= size);
+        FUZZ_CHECK(n <= size);
         if (ec) {
-            CHECK(n == 0);
-            CHECK(channel->is_message_complete());
+            FUZZ_CHECK(n == 0);
+            FUZZ_CHECK(channel->is_message_complete());
             if (ec == npipe::errc::message_too_large) {
                 out.push_back({{}, ending::too_large});
             } else {
-                CHECK(ec == npipe::errc::broken_pipe);
+                FUZZ_CHECK(ec == npipe::errc::broken_pipe);
                 out.push_back({{}, ending::cut_off});
             }
             current = {};
@@ -247,16 +237,16 @@ std::vector<message> read_messages(std::span<const std::byte> wire, std::size_t 
         current.delivered.insert(current.delivered.end(), buffer.begin(),
                                  buffer.begin() + static_cast<long>(n));
         if (n == 0 && channel->end_of_stream()) {
-            CHECK(current.delivered.empty());
+            FUZZ_CHECK(current.delivered.empty());
             break;
         }
-        CHECK(!channel->end_of_stream());
+        FUZZ_CHECK(!channel->end_of_stream());
         if (channel->is_message_complete()) {
             current.how = ending::complete;
             out.push_back(std::move(current));
             current = {};
         } else {
-            CHECK(n == size);  // an incomplete message only stops a read with a full buffer
+            FUZZ_CHECK(n == size);  // an incomplete message only stops a read with a full buffer
         }
     }
     return out;
@@ -270,20 +260,20 @@ bytes read_stream(std::span<const std::byte> wire, std::size_t max, rng& r,
     bytes buffer(300);
     rejections = 0;
     for (std::size_t reads = 0;; ++reads) {
-        CHECK(reads < 2 * wire.size() + 16);
+        FUZZ_CHECK(reads < 2 * wire.size() + 16);
         std::size_t size = 1 + r.below(300);
         std::error_code ec;
         std::size_t n =
             channel->read(std::span(buffer.data(), size), npipe::transmission_mode::byte, ec);
-        CHECK(n <= size);
+        FUZZ_CHECK(n <= size);
         if (ec) {
-            CHECK(ec == npipe::errc::message_too_large);
-            CHECK(n == 0);
+            FUZZ_CHECK(ec == npipe::errc::message_too_large);
+            FUZZ_CHECK(n == 0);
             ++rejections;
             continue;
         }
         if (n == 0) {
-            CHECK(channel->end_of_stream());
+            FUZZ_CHECK(channel->end_of_stream());
             break;
         }
         out.insert(out.end(), buffer.begin(), buffer.begin() + static_cast<long>(n));
@@ -303,10 +293,10 @@ void check_writes(const std::vector<message>& messages, std::size_t max, rng& r)
         std::size_t before = sent.size();
         channel.write(m.delivered, ec);
         if (m.delivered.size() > max) {
-            CHECK(ec == npipe::errc::message_too_large);
-            CHECK(sent.size() == before);
+            FUZZ_CHECK(ec == npipe::errc::message_too_large);
+            FUZZ_CHECK(sent.size() == before);
         } else {
-            CHECK(!ec);
+            FUZZ_CHECK(!ec);
             written.push_back({m.delivered, ending::complete});
         }
     }
@@ -315,13 +305,13 @@ void check_writes(const std::vector<message>& messages, std::size_t max, rng& r)
         std::error_code ec;
         std::size_t before = sent.size();
         channel.write(oversize, ec);
-        CHECK(ec == npipe::errc::message_too_large);
-        CHECK(sent.size() == before);
+        FUZZ_CHECK(ec == npipe::errc::message_too_large);
+        FUZZ_CHECK(sent.size() == before);
     }
     bytes wire;
     for (auto& unit : sent)
         wire.insert(wire.end(), unit.begin(), unit.end());
-    CHECK(reference_parse(wire, max) == written);
+    FUZZ_CHECK(reference_parse(wire, max) == written);
 }
 
 constexpr std::size_t max_sizes[8] = {0, 1, 3, 16, 100, 1000, 70000, std::size_t{64} << 20};
@@ -338,12 +328,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::span<const std::byte> wire(reinterpret_cast<const std::byte*>(data) + 5, size - 5);
 
     auto expected = reference_parse(wire, max);
-    CHECK(decode_in_chunks(wire, max, r) == expected);
+    FUZZ_CHECK(decode_in_chunks(wire, max, r) == expected);
 
     std::vector<message> as_read;
     for (auto& m : expected)
         as_read.push_back(m.how == ending::complete ? m : message{{}, m.how});
-    CHECK(read_messages(wire, max, r) == as_read);
+    FUZZ_CHECK(read_messages(wire, max, r) == as_read);
 
     bytes stream;
     std::size_t too_large = 0;
@@ -352,8 +342,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         too_large += m.how == ending::too_large;
     }
     std::size_t rejections = 0;
-    CHECK(read_stream(wire, max, r, rejections) == stream);
-    CHECK(rejections == too_large);
+    FUZZ_CHECK(read_stream(wire, max, r, rejections) == stream);
+    FUZZ_CHECK(rejections == too_large);
 
     std::vector<message> complete;
     for (auto& m : expected)

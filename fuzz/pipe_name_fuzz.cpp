@@ -13,25 +13,15 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "pipe_name_fuzz: check failed at line %d: %s\n", line, what);
-    std::abort();
-}
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond))               \
-            fail(#cond, __LINE__); \
-    } while (0)
 
 const char* const temp_dirs[] = {nullptr,
                                  "",
@@ -81,21 +71,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     std::error_code ec;
     std::string path = npipe::pipe_path(name, ec);
-    CHECK(ec == want);
+    FUZZ_CHECK(ec == want);
     if (!ec) {
-        CHECK(path == want_path);
-        CHECK(path.size() < 108);
-        CHECK(path.find('\0') == std::string::npos);
+        FUZZ_CHECK(path == want_path);
+        FUZZ_CHECK(path.size() < 108);
+        FUZZ_CHECK(path.find('\0') == std::string::npos);
     } else {
-        CHECK(path.empty());
+        FUZZ_CHECK(path.empty());
     }
     try {
-        CHECK(npipe::pipe_path(name) == path);
-        CHECK(!ec);
+        FUZZ_CHECK(npipe::pipe_path(name) == path);
+        FUZZ_CHECK(!ec);
     } catch (const npipe::pipe_error& e) {
-        CHECK(ec);
-        CHECK(e.code() == ec);
-        CHECK(e.pipe_name() == name);
+        FUZZ_CHECK(ec);
+        FUZZ_CHECK(e.code() == ec);
+        FUZZ_CHECK(e.pipe_name() == name);
     }
     return 0;
 }

@@ -5,28 +5,17 @@
 // Input: byte 0 picks what is checked (bit 0: the answer parser instead of the request parser),
 // the rest is the wire.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <span>
 #include <string>
 
+#include "fuzz_check.hpp"
 #include "remote/remote_protocol.hpp"
 
 namespace {
 
 using namespace npipe::detail::remote;
-
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "remote_request_fuzz: check failed at line %d: %s\n", line, what);
-    std::abort();
-}
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond))               \
-            fail(#cond, __LINE__); \
-    } while (0)
 
 // A copy of exactly `n` bytes, so ASan catches a read past the input.
 std::unique_ptr<std::byte[]> exact_copy(std::span<const std::byte> wire, std::size_t n) {
@@ -43,27 +32,27 @@ void check_request(std::span<const std::byte> wire) {
     status why = status::ok;
     auto result = parse_request(std::span(copy.get(), wire.size()), r, consumed, why);
     if (result != parse_result::done) {
-        CHECK(consumed == 0);
+        FUZZ_CHECK(consumed == 0);
         if (result == parse_result::invalid)
-            CHECK(why == status::bad_request || why == status::unsupported_version);
+            FUZZ_CHECK(why == status::bad_request || why == status::unsupported_version);
         return;
     }
-    CHECK(consumed <= wire.size());
-    CHECK(valid_pipe_name(r.pipe_name));
-    CHECK(r.token.size() <= max_token);
+    FUZZ_CHECK(consumed <= wire.size());
+    FUZZ_CHECK(valid_pipe_name(r.pipe_name));
+    FUZZ_CHECK(r.token.size() <= max_token);
     // Accepted bytes are exactly what the encoder writes for what was parsed.
     auto encoded = encode_request(r);
-    CHECK(encoded.size() == consumed);
-    CHECK(std::memcmp(encoded.data(), wire.data(), consumed) == 0);
+    FUZZ_CHECK(encoded.size() == consumed);
+    FUZZ_CHECK(std::memcmp(encoded.data(), wire.data(), consumed) == 0);
     // Every shorter prefix asks for more: a request is never accepted or refused early for a
     // well-formed stream that is still arriving.
     for (std::size_t n = 0; n < consumed; n += 1 + n / 7) {
         auto prefix = exact_copy(wire, n);
         request ignored;
         std::size_t used = 0;
-        CHECK(parse_request(std::span(prefix.get(), n), ignored, used, why) ==
-              parse_result::need_more);
-        CHECK(used == 0);
+        FUZZ_CHECK(parse_request(std::span(prefix.get(), n), ignored, used, why) ==
+                   parse_result::need_more);
+        FUZZ_CHECK(used == 0);
     }
 }
 
@@ -73,15 +62,15 @@ void check_answer(std::span<const std::byte> wire) {
     std::size_t consumed = 0;
     auto result = parse_answer(std::span(copy.get(), wire.size()), a, consumed);
     if (result != parse_result::done) {
-        CHECK(consumed == 0);
+        FUZZ_CHECK(consumed == 0);
         return;
     }
-    CHECK(consumed == answer_size);
-    CHECK(a.version == protocol_version || a.code == status::unsupported_version);
+    FUZZ_CHECK(consumed == answer_size);
+    FUZZ_CHECK(a.version == protocol_version || a.code == status::unsupported_version);
     auto encoded = encode_answer(a);
     // The mode byte is only meaningful with ok; everything else round-trips.
     if (a.code == status::ok || wire[6] == std::byte{0})
-        CHECK(std::memcmp(encoded.data(), wire.data(), answer_size) == 0);
+        FUZZ_CHECK(std::memcmp(encoded.data(), wire.data(), answer_size) == 0);
 }
 
 // A request built from the input's bytes goes through encode and parse unchanged.
@@ -100,9 +89,9 @@ void check_round_trip(std::span<const std::byte> data) {
     request back;
     std::size_t consumed = 0;
     status why{};
-    CHECK(parse_request(wire, back, consumed, why) == parse_result::done);
-    CHECK(consumed == wire.size());
-    CHECK(back.pipe_name == r.pipe_name && back.token == r.token);
+    FUZZ_CHECK(parse_request(wire, back, consumed, why) == parse_result::done);
+    FUZZ_CHECK(consumed == wire.size());
+    FUZZ_CHECK(back.pipe_name == r.pipe_name && back.token == r.token);
 }
 
 }  // namespace
