@@ -3,9 +3,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <memory>
@@ -154,5 +159,34 @@ inline std::shared_ptr<remote_options> client_tls(std::string token = "s3cret-to
 inline std::string at_port(std::uint16_t port, const std::string& host = "127.0.0.1") {
     return host + ":" + std::to_string(port);
 }
+
+// A TCP listener on loopback that accepts (in the kernel) and never speaks: a TLS handshake
+// with it can only time out.
+class silent_listener {
+  public:
+    silent_listener() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 4) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            ADD_FAILURE() << "a loopback listener: " << std::strerror(errno);
+        port_ = ntohs(addr.sin_port);
+    }
+    ~silent_listener() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    silent_listener(const silent_listener&) = delete;
+    silent_listener& operator=(const silent_listener&) = delete;
+    std::uint16_t port() const { return port_; }
+
+  private:
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+};
 
 }  // namespace npipe::test

@@ -324,21 +324,12 @@ TEST(Remote, IdleTimeoutEndsAQuietConnectionWithAnError) {
 
 TEST(Remote, ConnectTimeoutCoversASilentServer) {
     // A TCP listener that never speaks: the handshake must give up at the connect timeout.
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(fd, 4), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    auto client = remote_client(at_port(ntohs(addr.sin_port)), "x", client_tls());
+    silent_listener silent;
+    auto client = remote_client(at_port(silent.port()), "x", client_tls());
     auto start = std::chrono::steady_clock::now();
     std::error_code ec;
     client.connect(300ms, ec);
     auto took = std::chrono::steady_clock::now() - start;
-    ::close(fd);
     EXPECT_EQ(ec, errc::timed_out);
     EXPECT_GE(took, 250ms);
     EXPECT_LT(took, 5s);
@@ -672,18 +663,34 @@ TEST(Remote, DotNetServerBehindTheGateway) {
 }
 
 #ifdef NPIPE_CLI_HAS_REMOTE
+// `npipe gateway` exposing `name` with the test certificates and token, on a free port.
+std::vector<std::string> cli_gateway_command(const std::string& name) {
+    return {cli(),          "gateway",
+            "--listen",     "127.0.0.1:0",
+            "--cert",       certs().at("gateway.pem"),
+            "--key",        certs().at("gateway.key"),
+            "--token-file", certs().at("token"),
+            "--allow",      name};
+}
+
+// The port a CLI gateway printed it listens on ("" if it printed none within 10 s).
+std::string cli_gateway_port(child& gw) {
+    if (!gw.wait_for_output("\n", 10s))
+        return "";
+    auto out = gw.out();
+    auto at = out.find("port ");
+    if (at == std::string::npos)
+        return "";
+    return out.substr(at + 5, out.find_first_not_of("0123456789", at + 5) - at - 5);
+}
+
 // `npipe gateway` and `npipe connect --server` / `npipe connect //HOST/pipe/NAME`.
 TEST(RemoteCli, GatewayAndConnect) {
     auto name = unique_pipe_name("cli");
     named_pipe_server server(name, pipe_direction::in_out, 2);
-    child gw({cli(), "gateway", "--listen", "127.0.0.1:0", "--cert", certs().at("gateway.pem"),
-              "--key", certs().at("gateway.key"), "--token-file", certs().at("token"), "--allow",
-              name});
-    ASSERT_TRUE(gw.wait_for_output("\n", 10s)) << gw.err();
-    auto out = gw.out();
-    auto at = out.find("port ");
-    ASSERT_NE(at, std::string::npos) << out << gw.err();
-    std::string port = out.substr(at + 5, out.find_first_not_of("0123456789", at + 5) - at - 5);
+    child gw(cli_gateway_command(name));
+    auto port = cli_gateway_port(gw);
+    ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
     auto peer = std::async(std::launch::async, [&] {
         std::string got;
         for (int i = 0; i < 2; ++i) {
@@ -791,14 +798,9 @@ double cpu_seconds_of(pid_t pid) {
 TEST(RemoteCli, GatewayOutOfDescriptorsPausesAndRecovers) {
     auto name = unique_pipe_name("emfile");
     named_pipe_server server(name);
-    child gw({cli(), "gateway", "--listen", "127.0.0.1:0", "--cert", certs().at("gateway.pem"),
-              "--key", certs().at("gateway.key"), "--token-file", certs().at("token"), "--allow",
-              name});
-    ASSERT_TRUE(gw.wait_for_output("\n", 10s)) << gw.err();
-    auto out = gw.out();
-    auto at = out.find("port ");
-    ASSERT_NE(at, std::string::npos) << out << gw.err();
-    std::string port = out.substr(at + 5, out.find_first_not_of("0123456789", at + 5) - at - 5);
+    child gw(cli_gateway_command(name));
+    auto port = cli_gateway_port(gw);
+    ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
     // Lower the running gateway's descriptor limit to the lowest free descriptor number: the
     // next accept() fails with EMFILE.
     std::set<int> used;

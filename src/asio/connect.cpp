@@ -1,4 +1,3 @@
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,15 +16,6 @@ namespace npipe::asio {
 namespace detail {
 
 namespace {
-
-// Errors that mean "no server (yet)" or "server busy": .NET retries exactly these, as does
-// npipe::named_pipe_client::connect.
-bool worth_retrying(const std::error_code& ec) {
-    if (ec.category() != std::system_category())
-        return false;
-    int e = ec.value();
-    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == EADDRINUSE;
-}
 
 // The last steps of a connect, local or remote: buffer sizes, direction, then the pipe owns
 // the socket.
@@ -89,7 +79,7 @@ pipe_impl::attempt pipe_impl::try_connect(std::error_code& ec) noexcept {
         message = true;
     }
     if (ec) {
-        if (worth_retrying(ec))
+        if (npipe::detail::worth_retrying(ec))
             return attempt::retry;
         if (ec.category() == std::system_category())
             ec = npipe::detail::errno_code(ec.value());
@@ -109,13 +99,8 @@ pipe_impl::attempt pipe_impl::try_connect(std::error_code& ec) noexcept {
 }
 
 bool pipe_impl::start_watch() noexcept {
-    npipe::detail::unique_fd fd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    auto fd = npipe::detail::watch_socket_directory(path);
     if (!fd)
-        return false;
-    auto slash = path.rfind('/');
-    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
-    // The directory may not exist yet: the backoff alone paces the retries then.
-    if (::inotify_add_watch(fd.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0)
         return false;
     std::error_code ec;
     connecting->watch.assign(fd.get(), ec);
@@ -126,11 +111,8 @@ bool pipe_impl::start_watch() noexcept {
 }
 
 void pipe_impl::drain_watch() noexcept {
-    if (!connecting || !connecting->watch.is_open())
-        return;
-    char buffer[4096];
-    while (::read(connecting->watch.native_handle(), buffer, sizeof buffer) > 0) {
-    }
+    if (connecting && connecting->watch.is_open())
+        npipe::detail::drain_events(connecting->watch.native_handle());
 }
 
 void pipe_impl::stop_watch() noexcept {

@@ -5,6 +5,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -473,6 +474,30 @@ void seqpacket_transport::send(std::span<const std::span<const std::byte>> piece
             continue;
         ec = errno_code(errno);
         return;
+    }
+}
+
+bool worth_retrying(const std::error_code& ec) noexcept {
+    if (ec.category() != std::system_category())
+        return false;
+    int e = ec.value();
+    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == EADDRINUSE;
+}
+
+unique_fd watch_socket_directory(const std::string& path) {
+    unique_fd fd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!fd)
+        return fd;
+    auto slash = path.rfind('/');
+    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+    if (::inotify_add_watch(fd.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0)
+        fd.reset();
+    return fd;
+}
+
+void drain_events(int fd) noexcept {
+    char buffer[4096];
+    while (::read(fd, buffer, sizeof buffer) > 0) {
     }
 }
 

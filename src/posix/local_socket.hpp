@@ -73,6 +73,18 @@ bool is_live_socket(const std::string& path, const struct stat& file);
 /// Every bound Unix socket path the kernel knows (listening ones), for list_pipes().
 std::vector<std::string> listening_socket_paths();
 
+/// Errors of connect_once that mean "no server (yet)" or "server busy": .NET's clients wait
+/// and retry exactly these, and so do npipe's (synchronous and asynchronous).
+bool worth_retrying(const std::error_code& ec) noexcept;
+
+/// An inotify descriptor watching the directory of the socket at `path` for new entries, so
+/// that a waiting client wakes when the server's file appears; empty when it cannot be watched
+/// (the directory may not exist yet: the client's backoff alone paces it then).
+unique_fd watch_socket_directory(const std::string& path);
+
+/// Reads and discards the pending events of a non-blocking descriptor (an inotify watch).
+void drain_events(int fd) noexcept;
+
 /// Whether a pipe's server name means this machine: ".", "localhost" or our host name. Any
 /// other is reached through that machine's gateway (npipe::remote).
 bool is_local_server(std::string_view server) noexcept;

@@ -1,6 +1,5 @@
 #include "npipe/named_pipe_client.hpp"
 
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -80,32 +79,6 @@ std::shared_ptr<detail::client_state> make_client(std::string_view server, std::
     auto state = std::make_shared<detail::client_state>(std::string(name), direction, options);
     state->path = pipe_path(name);
     return state;
-}
-
-// Errors that mean "no server (yet)" or "server busy": .NET retries exactly these.
-bool worth_retrying(const std::error_code& ec) {
-    if (ec.category() != std::system_category())
-        return false;
-    int e = ec.value();
-    return e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == EADDRINUSE;
-}
-
-// A watch on the socket's directory, so a waiting client wakes when the server's file appears.
-detail::unique_fd watch_directory(const std::string& path) {
-    detail::unique_fd fd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-    if (!fd)
-        return fd;
-    auto slash = path.rfind('/');
-    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
-    if (::inotify_add_watch(fd.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0)
-        fd.reset();  // the directory may not exist yet: fall back to the backoff alone
-    return fd;
-}
-
-void drain(int fd) {
-    char buffer[4096];
-    while (::read(fd, buffer, sizeof buffer) > 0) {
-    }
 }
 
 }  // namespace
@@ -207,7 +180,7 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
         }
         if (!ec)
             break;
-        if (!worth_retrying(ec)) {
+        if (!detail::worth_retrying(ec)) {
             if (ec.category() == std::system_category())
                 ec = detail::errno_code(ec.value());
             return;
@@ -215,7 +188,7 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
         if (!watching) {
             // Watch first, then try again at once: a server that appeared between the first
             // attempt and the watch would otherwise be noticed only after the backoff.
-            watch = watch_directory(s.path);
+            watch = detail::watch_socket_directory(s.path);
             watching = true;
             continue;
         }
@@ -231,7 +204,8 @@ void named_pipe_client::connect(std::chrono::milliseconds timeout, std::error_co
         if (ec == errc::operation_aborted)
             return;
         if (!ec) {
-            drain(watch.get());  // something changed in the directory: try again right away
+            detail::drain_events(
+                watch.get());  // something changed in the directory: try again right away
             backoff = std::chrono::milliseconds(1);
         } else {
             backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
