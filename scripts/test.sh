@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds npipe with warnings as errors and runs every test (ctest), then short fuzz runs and the
-# async tests under ThreadSanitizer.
+# Builds npipe with warnings as errors and runs every test (ctest), then short fuzz runs, the
+# async tests under ThreadSanitizer, and every test under AddressSanitizer + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -20,3 +20,14 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DNPIPE_WERROR=ON -DNPIPE_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-tsan --target asio_test asio_interop_test asio_echo_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^Asio' --output-on-failure -j"$(nproc)" --timeout 600
+
+# Every test under AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer (gcc): any
+# report fails its test. The install test is left out: it builds an unsanitized consumer
+# against the sanitized library, which cannot link.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNPIPE_WERROR=ON \
+  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --build build-asan
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 600 -E '^install\.'
