@@ -67,9 +67,11 @@ class gateway {
     /// Serves until stop(); returns once every connection has ended.
     void run();
 
-    /// Thread-safe and idempotent (until destruction, which must wait for run() to return):
-    /// stops accepting, answers clients still sending their
-    /// request with "gateway shutting down" and closes forwarded connections.
+    /// Thread-safe and idempotent (until destruction, which must wait for run() to return).
+    /// Once it has returned no further request is forwarded: clients whose request arrives
+    /// later are answered "gateway shutting down". Then, on the gateway's thread: stops
+    /// accepting and closes forwarded connections; a client still in its handshake is dropped
+    /// at the handshake timeout at the latest.
     void stop();
 
   private:

@@ -106,14 +106,18 @@ void add_gateway_command(CLI::App& app) {
         sigaddset(&stop_signals, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
         gateway gw(options);
-        std::thread([&gw, stop_signals] {
+        std::thread stopper([&gw, stop_signals] {
             int signal = 0;
             sigwait(&stop_signals, &signal);
             gw.stop();
-        }).detach();
+        });
         // On stdout, for scripts that listen on port 0 and need to know which one.
         std::cout << "npipe gateway: listening on port " << gw.port() << std::endl;
         gw.run();
+        // Should run() ever end without a signal, the signal wakes the waiting thread (stop()
+        // is idempotent): it must not outlive the gateway it refers to.
+        pthread_kill(stopper.native_handle(), SIGTERM);
+        stopper.join();
     });
 }
 
