@@ -4,9 +4,59 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <vector>
+
 #include "npipe/errors.hpp"
 
 namespace npipe::detail::remote {
+
+namespace {
+
+// Buffers that idle directions handed back, kept for the next burst on this thread. Without
+// them, a stream that pauses whenever its reader outruns its writer would malloc and free a
+// buffer of mmap size each time, and glibc may unmap or trim it and fault the pages in again.
+// A couple per thread is enough for the bursts one thread serves at a time, and bounds what an
+// all-idle io_context keeps whatever its number of connections.
+thread_local bool cache_gone = false;  // trivially destructible: readable during thread exit
+
+struct buffer_cache {
+    static constexpr std::size_t kept = 2;
+    std::size_t size = 0;  ///< the size of every cached buffer (one size at a time)
+    std::vector<std::unique_ptr<std::byte[]>> free;
+    buffer_cache() { free.reserve(kept); }
+    // A pump destroyed after this (a static io_context at exit) frees its buffers directly.
+    ~buffer_cache() { cache_gone = true; }
+};
+
+buffer_cache* cache() {
+    if (cache_gone)
+        return nullptr;
+    thread_local buffer_cache c;
+    return &c;
+}
+
+std::unique_ptr<std::byte[]> take_buffer(std::size_t size) {
+    auto* c = cache();
+    if (c && c->size == size && !c->free.empty()) {
+        auto b = std::move(c->free.back());
+        c->free.pop_back();
+        return b;
+    }
+    return std::make_unique_for_overwrite<std::byte[]>(size);
+}
+
+void give_back(std::unique_ptr<std::byte[]>& buffer, std::size_t size) {
+    if (!buffer)
+        return;
+    auto* c = cache();
+    if (c && c->free.empty())
+        c->size = size;
+    if (c && c->size == size && c->free.size() < buffer_cache::kept)
+        c->free.push_back(std::move(buffer));  // reserved: cannot throw
+    buffer.reset();
+}
+
+}  // namespace
 
 void tls_socket::async_ssl(std::function<int()> op, std::function<void(int, int)> handler,
                            std::shared_ptr<void> keep) {
@@ -64,11 +114,17 @@ pump::pump(std::shared_ptr<tls_socket> tls, ::asio::generic::stream_protocol::so
       local_(std::move(local)),
       settings_(settings),
       on_done_(std::move(on_done)),
-      up_(std::make_unique_for_overwrite<std::byte[]>(settings.buffer_size)),
-      down_(std::make_unique_for_overwrite<std::byte[]>(settings.buffer_size)),
       idle_timer_(local_.get_executor()) {
     if (settings_.record_size != 0 && settings_.record_size > settings_.buffer_size)
         settings_.record_size = settings_.buffer_size;
+    // read_local() tries each read at once and waits for readiness only when it would block.
+    std::error_code ignored;
+    local_.non_blocking(true, ignored);
+}
+
+pump::~pump() {
+    give_back(up_, settings_.buffer_size);
+    give_back(down_, settings_.buffer_size);
 }
 
 void pump::start() {
@@ -111,30 +167,51 @@ void pump::maybe_finish() {
 }
 
 void pump::read_local() {
-    local_.async_read_some(::asio::buffer(up_.get(), settings_.record_size ? settings_.record_size
-                                                                           : settings_.buffer_size),
-                           [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-                               if (self->finished_)
-                                   return;
-                               if (ec == ::asio::error::eof || (!ec && n == 0)) {
-                                   // Closed both ways (not just shut down for writing): nothing we
-                                   // receive can be delivered, so the connection ends once the
-                                   // close_notify is out.
-                                   pollfd p{self->local_.native_handle(), 0, 0};
-                                   self->local_gone_ =
-                                       ::poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
-                                   self->send_close_notify();
-                                   return;
-                               }
-                               if (ec) {
-                                   self->stop(ec == ::asio::error::connection_reset
-                                                  ? std::error_code(errc::broken_pipe)
-                                                  : ec);
-                                   return;
-                               }
-                               self->touch();
-                               self->write_tls(0, n);
-                           });
+    if (!up_)
+        up_ = take_buffer(settings_.buffer_size);
+    std::error_code ec;
+    std::size_t n =
+        local_.read_some(::asio::buffer(up_.get(), settings_.record_size ? settings_.record_size
+                                                                         : settings_.buffer_size),
+                         ec);
+    if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) {
+        // Nothing to forward: wait without holding the buffer.
+        give_back(up_, settings_.buffer_size);
+        local_.async_wait(::asio::socket_base::wait_read,
+                          [self = shared_from_this()](const std::error_code& error) {
+                              if (self->finished_)
+                                  return;
+                              if (error)
+                                  self->on_local_read(error, 0);
+                              else
+                                  self->read_local();
+                          });
+        return;
+    }
+    // Go on from the io_context, not from here: write_tls can complete at once and call us
+    // again, which would recurse for as long as data kept coming and starve other connections.
+    ::asio::post(local_.get_executor(), [self = shared_from_this(), ec, n] {
+        if (!self->finished_)
+            self->on_local_read(ec, n);
+    });
+}
+
+void pump::on_local_read(std::error_code ec, std::size_t n) {
+    if (ec == ::asio::error::eof || (!ec && n == 0)) {
+        give_back(up_, settings_.buffer_size);
+        // Closed both ways (not just shut down for writing): nothing we receive can be
+        // delivered, so the connection ends once the close_notify is out.
+        pollfd p{local_.native_handle(), 0, 0};
+        local_gone_ = ::poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+        send_close_notify();
+        return;
+    }
+    if (ec) {
+        stop(ec == ::asio::error::connection_reset ? std::error_code(errc::broken_pipe) : ec);
+        return;
+    }
+    touch();
+    write_tls(0, n);
 }
 
 void pump::write_tls(std::size_t offset, std::size_t size) {
@@ -177,7 +254,17 @@ void pump::send_close_notify() {
 void pump::read_tls() {
     std::size_t cap = settings_.record_size ? settings_.record_size : settings_.buffer_size;
     tls_->async_ssl(
-        [this, cap] { return SSL_read(tls_->ssl(), down_.get(), static_cast<int>(cap)); },
+        [this, cap] {
+            if (!down_)
+                down_ = take_buffer(settings_.buffer_size);
+            int n = SSL_read(tls_->ssl(), down_.get(), static_cast<int>(cap));
+            // Nothing was read into the buffer, so it goes back while the socket is waited
+            // for (or the direction ends): OpenSSL keeps no pointer to it across calls, unlike
+            // SSL_write's, and buffers a partial record in its own (released) buffer.
+            if (n <= 0)
+                give_back(down_, settings_.buffer_size);
+            return n;
+        },
         [this](int n, int error) {
             if (finished_)
                 return;
@@ -211,6 +298,7 @@ void pump::write_local(std::size_t offset, std::size_t size) {
             if (ec) {
                 // The local peer stopped reading (closed): drop what it will never read and
                 // let the other direction finish.
+                give_back(self->down_, self->settings_.buffer_size);
                 self->down_done_ = true;
                 self->local_gone_ = true;
                 self->maybe_finish();

@@ -58,10 +58,19 @@ struct pump_settings {
 /// end of stream becomes a close_notify, the peer's close_notify becomes shutdown(SHUT_WR) of
 /// the local socket. Any error (or the idle timeout, or stop()) ends everything; on_done gets
 /// the first error (empty after a clean end), before the sockets are closed.
+///
+/// A direction holds its buffer (settings.buffer_size) only while it has data in flight: a read
+/// that would block hands the buffer back and waits for readiness without one, so an idle
+/// connection costs its sockets, its SSL and this object, not two large buffers. Buffers handed
+/// back go to a small per-thread cache (see take_buffer in pump.cpp), so a stream that pauses
+/// and resumes on the same thread neither maps nor faults in fresh pages each time.
 class pump : public std::enable_shared_from_this<pump> {
   public:
     pump(std::shared_ptr<tls_socket> tls, ::asio::generic::stream_protocol::socket local,
          pump_settings settings, std::function<void(std::error_code)> on_done);
+    ~pump();
+    pump(const pump&) = delete;
+    pump& operator=(const pump&) = delete;
 
     void start();
     /// Ends the forwarding at once (from the io_context's thread).
@@ -69,6 +78,7 @@ class pump : public std::enable_shared_from_this<pump> {
 
   private:
     void read_local();
+    void on_local_read(std::error_code ec, std::size_t n);
     void write_tls(std::size_t offset, std::size_t size);
     void send_close_notify();
     void read_tls();
@@ -81,7 +91,8 @@ class pump : public std::enable_shared_from_this<pump> {
     ::asio::generic::stream_protocol::socket local_;
     pump_settings settings_;
     std::function<void(std::error_code)> on_done_;
-    std::unique_ptr<std::byte[]> up_, down_;  ///< local -> TLS, TLS -> local
+    /// local -> TLS, TLS -> local; null while that direction waits for data.
+    std::unique_ptr<std::byte[]> up_, down_;
     ::asio::steady_timer idle_timer_;
     std::chrono::steady_clock::time_point last_activity_;
     bool up_done_ = false, down_done_ = false, finished_ = false;
