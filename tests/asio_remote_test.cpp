@@ -317,4 +317,41 @@ TEST(AsioRemote, GatewayGoneEndsTheStream) {
     EXPECT_TRUE(read_ec == ::asio::error::eof || read_ec == errc::broken_pipe) << read_ec.message();
 }
 
+// A connection the gateway drops without a close_notify (its idle timeout here, a dead network
+// alike) must not read as the server's clean end: a read fails with broken_pipe, in both modes.
+void expect_dropped_connection_is_an_error(transmission_mode mode) {
+    auto name = unique_pipe_name("asyncidle");
+    named_pipe_server server(name, pipe_direction::in_out, 1, mode);
+    auto options = base_options({name});
+    options.idle_timeout = 300ms;
+    running_gateway gw(options);
+    ::asio::io_context io(1);
+    na::named_pipe_client client(io, at_port(gw.port()), name, pipe_direction::in_out, remote());
+    ASSERT_FALSE(connect_error(client, 10s, io));
+    server.wait_for_connection(10s);
+    io.restart();
+    std::string got;
+    std::optional<std::error_code> read_ec;
+    auto done = [&](std::error_code ec, std::size_t) { read_ec = ec; };
+    if (mode == transmission_mode::message) {
+        client.set_read_mode(transmission_mode::message);
+        client.async_read_message(::asio::dynamic_buffer(got), done);
+    } else {
+        ::asio::async_read(client, ::asio::dynamic_buffer(got), done);
+    }
+    while (!read_ec && io.run_one_for(20s) != 0) {
+    }
+    ASSERT_TRUE(read_ec) << "the read never completed";
+    EXPECT_EQ(*read_ec, errc::broken_pipe) << read_ec->message();
+    EXPECT_TRUE(gw.wait_log("ended: " + std::error_code(errc::timed_out).message())) << gw.log();
+}
+
+TEST(AsioRemote, DroppedConnectionIsAnErrorNotEndOfStream) {
+    expect_dropped_connection_is_an_error(transmission_mode::byte);
+}
+
+TEST(AsioRemote, DroppedMessageConnectionIsAnErrorNotEndOfStream) {
+    expect_dropped_connection_is_an_error(transmission_mode::message);
+}
+
 }  // namespace

@@ -63,6 +63,8 @@ bool start_remote_attempt(const std::shared_ptr<pipe_impl>& impl,
 void adopt_remote(pipe_impl& impl, remote_outcome& outcome, std::error_code& ec) noexcept {
     npipe::detail::unique_fd fd(std::exchange(outcome.fd, -1));
     take_connection(impl, std::move(fd), outcome.message, ec);
+    if (!ec)
+        impl.relay_failure = std::move(outcome.relay_failure);
 }
 
 void discard_remote(remote_outcome& outcome) noexcept {

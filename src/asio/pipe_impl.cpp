@@ -124,6 +124,7 @@ void pipe_impl::cancel() noexcept {
 
 void pipe_impl::adopt(int fd, npipe::transmission_mode mode, std::error_code& ec) noexcept {
     npipe::detail::unique_fd owned(fd);
+    relay_failure = nullptr;
     socket.assign(::asio::generic::stream_protocol(AF_UNIX, 0), fd, ec);
     if (ec)
         return;
@@ -152,9 +153,16 @@ void pipe_impl::adopt(int fd, npipe::transmission_mode mode, std::error_code& ec
 std::error_code pipe_impl::read_error(const std::error_code& ec) noexcept {
     // A reset peer ends the stream for a reader, as in npipe::pipe_stream::read: everything it
     // sent was delivered before the reset was reported.
-    if (system_errno(ec) == ECONNRESET)
-        return ::asio::error::eof;
+    if (system_errno(ec) == ECONNRESET || ec == ::asio::error::eof)
+        return end_of_stream_error();
     return ec;
+}
+
+std::error_code pipe_impl::end_of_stream_error() const {
+    if (relay_failure)
+        if (auto failed = relay_failure())
+            return failed;
+    return ::asio::error::eof;
 }
 
 std::error_code pipe_impl::write_error(const std::error_code& ec) noexcept {
@@ -296,7 +304,7 @@ io_step pipe_impl::read_message(payload_sink& sink, read_kind kind, read_progres
             }
             m.eos = true;
             if (p.n == 0)
-                ec = ::asio::error::eof;
+                ec = end_of_stream_error();
             return io_step::done;
         }
         input = buffer.first(got);

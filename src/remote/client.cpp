@@ -122,17 +122,33 @@ void async_connect_remote(const ::asio::any_io_executor& ex, std::string_view se
                           std::shared_ptr<npipe::asio::detail::remote_wait> wait,
                           std::function<void()> wake) {
     static const remote_options defaults;
+    // Recorded by the pump before it closes its end of the pair, so a read that then sees end
+    // of stream finds it; an io_context may run the two on different threads, hence the lock.
+    struct failure_record {
+        std::mutex mutex;
+        std::error_code ec;
+    };
+    auto failure = std::make_shared<failure_record>();
+    auto on_end = [failure](std::error_code ec) {
+        std::lock_guard lock(failure->mutex);
+        failure->ec = ec;
+    };
+    auto done = [wait, failure, wake = std::move(wake)](attempt_result r) {
+        if (wait->abandoned)
+            return;  // r.fd closes itself
+        wait->outcome.ec = r.ec;
+        wait->outcome.fd = r.fd.release();
+        wait->outcome.message = r.message;
+        wait->outcome.retry = r.retry;
+        wait->outcome.relay_failure = [failure] {
+            std::lock_guard lock(failure->mutex);
+            return failure->ec;
+        };
+        wait->ready = true;
+        wake();
+    };
     auto a = start_attempt(ex, server, name, options.remote ? *options.remote : defaults, deadline,
-                           {}, [wait, wake = std::move(wake)](attempt_result r) {
-                               if (wait->abandoned)
-                                   return;  // r.fd closes itself
-                               wait->outcome.ec = r.ec;
-                               wait->outcome.fd = r.fd.release();
-                               wait->outcome.message = r.message;
-                               wait->outcome.retry = r.retry;
-                               wait->ready = true;
-                               wake();
-                           });
+                           std::move(on_end), std::move(done));
     // Weak: the attempt owns `wait` (through done) until it finishes.
     wait->cancel = [weak = std::weak_ptr<attempt>(a)] {
         if (auto p = weak.lock())

@@ -32,6 +32,9 @@ struct remote_outcome {
     int fd = -1;  ///< on success: the connected pipe end, owned by whoever receives it
     bool message = false;
     bool retry = false;  ///< "unknown pipe" or "pipe busy": worth asking again
+    /// On success: why the forwarding ended, when it failed (a dead network) rather than the
+    /// remote peer closing; becomes pipe_impl::relay_failure.
+    std::function<std::error_code()> relay_failure;
 };
 /// What a waiting async_connect knows of its attempt in flight.
 struct remote_wait {

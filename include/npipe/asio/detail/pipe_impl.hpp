@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -92,6 +93,9 @@ struct pipe_impl {
     std::unique_ptr<connector> connecting;    ///< clients: created by the first async_connect
     std::string path;                         ///< clients: the socket path
     pipe_options options;                     ///< clients: as given
+    /// Remote clients: the error that ended the forwarding (a dead network), or none. Their
+    /// local socket reads end of stream either way, so a read consults this at the end.
+    std::function<std::error_code()> relay_failure;
 
     bool is_open() const noexcept { return socket.is_open(); }
 
@@ -105,6 +109,8 @@ struct pipe_impl {
     /// sets up the framing of a message pipe. On failure the descriptor is closed.
     void adopt(int fd, npipe::transmission_mode mode, std::error_code& ec) noexcept;
 
+    /// What a read reports at the end of the stream: eof, or the relay's failure.
+    std::error_code end_of_stream_error() const;
     /// Maps a failed byte-pipe read or write to what the synchronous API reports.
     std::error_code read_error(const std::error_code& ec) noexcept;
     std::error_code write_error(const std::error_code& ec) noexcept;
