@@ -10,7 +10,8 @@
 #   bench/run.sh                 the full run (a few minutes on 2 cores)
 #   NPIPE_BENCH_QUICK=1 bench/run.sh   a fast smoke run with small counts (figures are rough)
 #
-# Environment: NPIPE_BENCH_SPIN_US (the spin window of the npipe-spin rows, default 50),
+# Environment: NPIPE_BENCH_REPS (repetitions of every measurement, default 3), NPIPE_BENCH_SPIN_US
+# (the spin window of the npipe-spin rows, default 50),
 # NPIPE_BENCH_BUILD (build dir, default build-bench), NPIPE_BENCH_OUT (markdown
 # path, default docs/benchmarks.md; the PNG goes beside it), NPIPE_BENCH_NO_INSTALL=1 (never
 # call apt-get), NPIPE_BENCH_RT=1 (run every process SCHED_FIFO, priority 10, through chrt: on a
@@ -127,7 +128,7 @@ fi
 # spoils one repetition, not a figure. Counts are per repetition: 4000 round trips (p99.9 from
 # the 4 slowest), 256 MiB per throughput point and 5 timed rounds per rate; the whole run stays
 # well under 10 minutes on 2 cores. Quick mode: one repetition with a tenth of the counts.
-reps=3
+reps=${NPIPE_BENCH_REPS:-3}
 lat_count=4000
 thr_bytes=$((256 << 20))
 msg_count=200000
