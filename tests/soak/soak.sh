@@ -18,10 +18,11 @@ rounds=${SOAK_ROUNDS:-15625}
 instances=${SOAK_INSTANCES:-96}
 slack=${SOAK_RSS_SLACK_KB:-2048}
 
-if [ ! -f "$build/src/libnpipe.a" ]; then
+# Always (re)build: an incremental build is quick, and a stale library would soak old code.
+if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNPIPE_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$build" --target npipe >/dev/null
 fi
+cmake --build "$build" --target npipe >/dev/null
 work=$(mktemp -d)
 trap 'kill "${server_pid:-}" "${hostile_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 driver=$work/soak_driver
