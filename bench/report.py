@@ -473,7 +473,7 @@ def target_rows(res, args):
                       if t in alloc_tests),
             bool(idle) and all(n < 4096 for _, n in idle) and
             all(tests[t] for t in alloc_tests) and bool(alloc_tests),
-            "See tests/perf_properties_test.cpp: the idle figure counts the live heap bytes of "
+            "See tests/sync/perf_properties_test.cpp: the idle figure counts the live heap bytes of "
             "eight connected pairs (operator new replaced), the allocation tests count calls.")
     return rows
 

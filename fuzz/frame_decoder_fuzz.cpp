@@ -10,7 +10,7 @@
 //     buffer sizes, the same messages, rejections and ending; in byte read mode, the same bytes.
 //  3. The messages written through message_channel come out in units no larger than the
 //     transport allows and decode back to the same messages; an oversize write sends nothing.
-// tests/framing_test.cpp runs this entry point on the corpus and on random inputs in every
+// tests/sync/framing_test.cpp runs this entry point on the corpus and on random inputs in every
 // build; configured with -DNPIPE_BUILD_FUZZ=ON (clang), fuzz/ builds it as a libFuzzer binary.
 #include <algorithm>
 #include <cstddef>

@@ -9,7 +9,7 @@
 //  2. a rooted name maps to itself, a simple one to <temp>/CoreFxPipe_<name>; the path and its
 //     NUL always fit in sockaddr_un (never truncated);
 //  3. the throwing overload agrees: same path, or a pipe_error with the same code naming the pipe.
-// tests/security_test.cpp runs this entry point on random inputs in every build.
+// tests/security/security_test.cpp runs this entry point on random inputs in every build.
 #include <cctype>
 #include <cstddef>
 #include <cstdint>

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "harness.hpp"
-#include "posix/unique_fd.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::bench {
 

@@ -22,7 +22,7 @@
 #include <sstream>
 #include <thread>
 
-#include "posix/unique_fd.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::bench {
 

@@ -8,9 +8,9 @@
 #include "npipe/asio/named_pipe_client.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "pipe_state.hpp"
-#include "posix/local_socket.hpp"
-#include "posix/unique_fd.hpp"
+#include "core/pipe_state.hpp"
+#include "platform/posix/local_socket.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::asio {
 namespace detail {

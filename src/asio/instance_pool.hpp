@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "npipe/errors.hpp"
-#include "posix/unique_fd.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::asio::detail {
 

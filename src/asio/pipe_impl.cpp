@@ -12,9 +12,9 @@
 #include "framing/frame_decoder.hpp"
 #include "npipe/asio/pipe_stream.hpp"
 #include "npipe/errors.hpp"
-#include "pipe_state.hpp"
-#include "posix/local_socket.hpp"
-#include "posix/unique_fd.hpp"
+#include "core/pipe_state.hpp"
+#include "platform/posix/local_socket.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::asio::detail {
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "npipe/errors.hpp"
-#include "pipe_state.hpp"
-#include "posix/local_socket.hpp"
+#include "core/pipe_state.hpp"
+#include "platform/posix/local_socket.hpp"
 #include "remote/address.hpp"
 #include "remote/pump.hpp"
 #include "remote/remote_protocol.hpp"

@@ -16,7 +16,7 @@
 #include <system_error>
 
 #include "npipe/remote_options.hpp"
-#include "posix/unique_fd.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::detail::remote {
 

@@ -11,7 +11,7 @@
 #include <system_error>
 
 #include "npipe/options.hpp"
-#include "posix/unique_fd.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::detail {
 

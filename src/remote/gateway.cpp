@@ -14,7 +14,7 @@
 
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "posix/local_socket.hpp"
+#include "platform/posix/local_socket.hpp"
 #include "remote/address.hpp"
 #include "remote/pump.hpp"
 #include "remote/remote_protocol.hpp"

@@ -251,7 +251,7 @@ bool have_mono() {
 std::string csharp_program(const std::string& file) {
     static std::mutex mutex;
     std::lock_guard lock(mutex);
-    std::string source = std::string(NPIPE_TEST_SOURCE_DIR) + "/dotnet/" + file + ".cs";
+    std::string source = std::string(NPIPE_TEST_SOURCE_DIR) + "/interop/dotnet/" + file + ".cs";
     std::string exe = std::string(NPIPE_TEST_BINARY_DIR) + "/dotnet/" + file + ".exe";
     std::filesystem::create_directories(std::string(NPIPE_TEST_BINARY_DIR) + "/dotnet");
     std::error_code ec;

@@ -3,7 +3,7 @@
 #include <sys/socket.h>
 
 #include "npipe/errors.hpp"
-#include "pipe_state.hpp"
+#include "core/pipe_state.hpp"
 
 namespace npipe {
 

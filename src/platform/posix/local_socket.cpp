@@ -1,4 +1,4 @@
-#include "posix/local_socket.hpp"
+#include "platform/posix/local_socket.hpp"
 
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -22,7 +22,7 @@
 
 #include "npipe/errors.hpp"
 #include "npipe/pipe_stream.hpp"
-#include "pipe_state.hpp"
+#include "core/pipe_state.hpp"
 
 namespace npipe::detail {
 

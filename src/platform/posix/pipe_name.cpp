@@ -8,7 +8,7 @@
 #include <set>
 
 #include "npipe/errors.hpp"
-#include "posix/local_socket.hpp"
+#include "platform/posix/local_socket.hpp"
 
 namespace npipe {
 namespace {

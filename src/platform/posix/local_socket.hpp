@@ -14,7 +14,7 @@
 
 #include "framing/message_channel.hpp"
 #include "npipe/options.hpp"
-#include "posix/unique_fd.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::detail {
 

@@ -13,7 +13,7 @@
 #include <unordered_map>
 
 #include "npipe/errors.hpp"
-#include "pipe_state.hpp"
+#include "core/pipe_state.hpp"
 
 namespace npipe {
 namespace detail {

@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "npipe/errors.hpp"
-#include "pipe_state.hpp"
+#include "core/pipe_state.hpp"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

@@ -12,8 +12,8 @@
 #include <cstdint>
 
 #include "npipe/errors.hpp"
-#include "pipe_state.hpp"
-#include "posix/local_socket.hpp"
+#include "core/pipe_state.hpp"
+#include "platform/posix/local_socket.hpp"
 
 namespace npipe::detail {
 

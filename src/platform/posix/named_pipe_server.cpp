@@ -11,8 +11,8 @@
 
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "pipe_state.hpp"
-#include "posix/local_socket.hpp"
+#include "core/pipe_state.hpp"
+#include "platform/posix/local_socket.hpp"
 
 namespace npipe {
 namespace detail {
