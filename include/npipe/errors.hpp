@@ -26,6 +26,9 @@ enum class errc {
     not_supported,       ///< the operation exists in the model but not on this pipe
     message_too_large,   ///< a message exceeds the pipe's maximum message size
     protocol_error,      ///< the peer speaks a different wire format (for example byte vs message)
+    name_taken_over,     ///< the server's socket file was removed or replaced (a .NET server
+                         ///< unlinks a live server's file and binds its own): no client can
+                         ///< reach this server any more
 };
 
 /// The category of npipe::errc codes; its name() is "npipe".

@@ -43,6 +43,10 @@ class category final : public std::error_category {
                 return "message exceeds the pipe's maximum message size";
             case errc::protocol_error:
                 return "protocol error: the peer uses a different transmission mode or wire format";
+            case errc::name_taken_over:
+                return "the pipe's socket file was removed or replaced by another server (a .NET "
+                       "server without FirstPipeInstance does this): no client can reach this "
+                       "server any more";
         }
         return "unknown npipe error";
     }
@@ -82,6 +86,8 @@ class category final : public std::error_category {
                 return std::errc::message_size;
             case errc::protocol_error:
                 return std::errc::protocol_error;
+            case errc::name_taken_over:
+                break;  // no portable condition says "someone else has the name now"
         }
         return std::error_condition(value, *this);
     }

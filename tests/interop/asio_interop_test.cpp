@@ -1,6 +1,7 @@
-// npipe::asio with real .NET peers (Mono): an asynchronous npipe server serving concurrent .NET
-// clients written with ConnectAsync/WriteAsync/ReadAsync, and an asynchronous npipe client that
-// waits for a .NET server to appear and exchanges a megabyte with it.
+// npipe::asio with real .NET peers (Mono and .NET 10, each test once per runtime): an asynchronous
+// npipe server serving concurrent .NET clients written with ConnectAsync/WriteAsync/ReadAsync, and
+// an asynchronous npipe client that waits for a .NET server to appear and exchanges a megabyte with
+// it.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -48,25 +49,31 @@ constexpr auto as_tuple = ::asio::experimental::as_tuple(::asio::use_awaitable);
     }
 }
 
-TEST(AsioDotnet, AsyncServerEchoesConcurrentDotnetAsyncClients) {
-    NPIPE_REQUIRE_MONO();
-    auto exe = csharp_program("AsyncEchoClients");
+class AsioDotnet : public ::testing::TestWithParam<csharp_runtime> {
+  protected:
+    void SetUp() override { NPIPE_REQUIRE_RUNTIME(GetParam()); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Interop, AsioDotnet,
+                         ::testing::Values(csharp_runtime::mono, csharp_runtime::dotnet10),
+                         runtime_param_name());
+
+TEST_P(AsioDotnet, AsyncServerEchoesConcurrentDotnetAsyncClients) {
     auto name = unique_pipe_name("dn-async");
     ::asio::io_context io;
     // At most 8 clients at once: the other 16 .NET clients wait in the backlog, then get in.
     na::named_pipe_acceptor acceptor(io, name, npipe::pipe_direction::in_out, 8);
     ::asio::co_spawn(io, serve(acceptor), ::asio::detached);
     std::thread runner([&] { io.run(); });
-    auto result = run(mono_command(exe, {name, "24", "200000"}), {}, 60s);
+    auto result =
+        run(csharp_command(GetParam(), "AsyncEchoClients", {name, "24", "200000"}), {}, 60s);
     ::asio::post(io, [&] { acceptor.close(); });
     runner.join();
     EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
     EXPECT_EQ(result.out, "ok 24\n") << result.err;
 }
 
-TEST(AsioDotnet, AsyncClientWaitsForADotnetServerAndTalksToIt) {
-    NPIPE_REQUIRE_MONO();
-    auto exe = csharp_program("BulkPeer");
+TEST_P(AsioDotnet, AsyncClientWaitsForADotnetServerAndTalksToIt) {
     auto name = unique_pipe_name("dn-srv");
     ::asio::io_context io;
     const std::string payload = pattern(1 << 20, 7);
@@ -97,7 +104,8 @@ TEST(AsioDotnet, AsyncClientWaitsForADotnetServerAndTalksToIt) {
         },
         ::asio::detached);
     std::thread runner([&] { io.run(); });
-    child server(mono_command(exe, {"server", name, "echo", "--timeout", "30000"}));
+    child server(
+        csharp_command(GetParam(), "BulkPeer", {"server", name, "echo", "--timeout", "30000"}));
     runner.join();
     EXPECT_EQ(server.wait(30s), 0) << server.err();
     EXPECT_FALSE(failure) << failure.message();

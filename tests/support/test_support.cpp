@@ -275,6 +275,45 @@ std::vector<std::string> mono_command(const std::string& exe, std::vector<std::s
     return argv;
 }
 
+std::string runtime_name(csharp_runtime runtime) {
+    return runtime == csharp_runtime::mono ? "mono" : "dotnet10";
+}
+
+std::string runtime_missing(csharp_runtime runtime) {
+    if (runtime == csharp_runtime::mono)
+        return have_mono() ? "" : "mcs/mono missing";
+#if defined(NPIPE_DOTNET) && defined(NPIPE_DOTNET_PEERS)
+    if (::access(NPIPE_DOTNET, X_OK) != 0)
+        return std::string(".NET 10 missing: ") + NPIPE_DOTNET + " is gone";
+    if (::access(NPIPE_DOTNET_PEERS, R_OK) != 0)
+        return std::string(".NET 10 peers not built: ") + NPIPE_DOTNET_PEERS +
+               " is missing (build the csharp_peers_net10 target)";
+    return "";
+#else
+    return ".NET 10 missing: no `dotnet` on the PATH when CMake configured the build (install the "
+           ".NET 10 SDK and reconfigure)";
+#endif
+}
+
+std::vector<std::string> csharp_command(csharp_runtime runtime, const std::string& program,
+                                        std::vector<std::string> args) {
+    std::vector<std::string> argv;
+    if (runtime == csharp_runtime::mono) {
+        auto exe = csharp_program(program);
+        if (exe.empty())
+            return {};
+        return mono_command(exe, std::move(args));
+    }
+#if defined(NPIPE_DOTNET) && defined(NPIPE_DOTNET_PEERS)
+    argv = {NPIPE_DOTNET, NPIPE_DOTNET_PEERS, program};
+#else
+    ADD_FAILURE() << runtime_missing(runtime);
+    return {};
+#endif
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
 std::string pattern(std::size_t size, std::uint32_t seed) {
     std::string data(size, '\0');
     std::uint32_t x = seed ? seed : 1;

@@ -99,6 +99,31 @@ std::string csharp_program(const std::string& file);
 /// `mono <exe> args...`
 std::vector<std::string> mono_command(const std::string& exe, std::vector<std::string> args = {});
 
+/// The runtimes the C# peers of tests/interop/dotnet run on: every interop case runs on both.
+enum class csharp_runtime { mono, dotnet10 };
+
+/// "mono" or "dotnet10": the last part of a parameterized test's name.
+std::string runtime_name(csharp_runtime runtime);
+
+/// Why the runtime cannot run the peers here ("" when it can). .NET 10's peers are built once per
+/// build tree by CMake (the csharp_peers_net10 target); without `dotnet` at configure time
+/// there are none.
+std::string runtime_missing(csharp_runtime runtime);
+
+/// The command that runs the peer `program` (tests/interop/dotnet/<program>.cs) with `args`:
+/// `mono <program>.exe args...` (compiled with mcs on first use) or
+/// `dotnet Peers.dll <program> args...`. Empty (and the test failed) when mcs fails.
+std::vector<std::string> csharp_command(csharp_runtime runtime, const std::string& program,
+                                        std::vector<std::string> args = {});
+
+/// Names a test instance after its runtime: Interop/Suite.Test/dotnet10.
+struct runtime_param_name {
+    template <class Param>
+    std::string operator()(const Param& info) const {
+        return runtime_name(info.param);
+    }
+};
+
 /// Deterministic pseudo-random bytes (xorshift) of the given size: transfers check these.
 std::string pattern(std::size_t size, std::uint32_t seed = 1);
 
@@ -163,6 +188,21 @@ int line_count(const std::string& text);
 }  // namespace pipe_io
 
 }  // namespace npipe::test
+
+/// Makes sure the test's C# runtime is there. A missing Mono fails as NPIPE_REQUIRE_MONO does. A
+/// missing .NET 10 skips the test with the reason on a developer's machine and fails it in CI
+/// (CI=true), which has the SDK: a CI run can never pass by not running the .NET tests.
+#define NPIPE_REQUIRE_RUNTIME(runtime)                                                 \
+    do {                                                                               \
+        if ((runtime) == ::npipe::test::csharp_runtime::mono) {                        \
+            NPIPE_REQUIRE_MONO();                                                      \
+        } else if (auto why = ::npipe::test::runtime_missing(runtime); !why.empty()) { \
+            const char* ci = std::getenv("CI");                                        \
+            if (ci && std::string(ci) == "true")                                       \
+                FAIL() << why << " (CI=true: the .NET 10 tests must run)";             \
+            GTEST_SKIP() << why;                                                       \
+        }                                                                              \
+    } while (0)
 
 /// Fails the test when Mono is missing (CI installs it), or skips it when the developer set
 /// NPIPE_ALLOW_NO_MONO=1: interop must never pass by silently not running.

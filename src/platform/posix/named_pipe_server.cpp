@@ -9,9 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "core/pipe_state.hpp"
 #include "platform/posix/local_socket.hpp"
 
 namespace npipe {
@@ -212,8 +212,15 @@ void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout,
     constexpr auto first_pause = std::chrono::milliseconds(5);
     constexpr auto longest_pause = std::chrono::milliseconds(200);
     auto pause = first_pause;
+    detail::bound_file_watch watch(listen->fd.get(), listen->path, listen->bound);
     for (;;) {
-        if ((ec = s.wait_readable(listen->fd.get(), deadline)))
+        // Serving a socket nobody can reach would hang every caller: say so instead. A wake by
+        // the directory alone finds no client (EAGAIN) and comes back here.
+        if (watch.replaced()) {
+            ec = errc::name_taken_over;
+            return;
+        }
+        if ((ec = s.wait_readable(watch.fd(), deadline)))
             return;
         detail::unique_fd fd(::accept4(listen->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!fd) {

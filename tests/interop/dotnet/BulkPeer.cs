@@ -2,7 +2,13 @@
 // NamedPipeClientStream that sends a pattern, receives and reports, echoes, or reads byte by byte.
 //
 //   BulkPeer.exe server|client NAME MODE [MODE ARGS] [--direction in|out|inout]
-//                [--current-user-only] [--instances N] [--timeout MS]
+//                [--current-user-only] [--first-instance] [--instances N] [--timeout MS]
+//                [--async] [--cancel-after MS]
+//   BulkPeer.exe temppath                      prints Path.GetTempPath()
+//
+// --first-instance: PipeOptions.FirstPipeInstance (.NET 8+; Mono has no such value).
+// --async: the client connects with ConnectAsync(timeout); --cancel-after MS: with
+// ConnectAsync(CancellationToken) cancelled after MS (and no timeout).
 //
 // Modes (what is printed on stdout, one line each):
 //   send SIZE SEED       writes pattern(SIZE, SEED), closes               -> "sent SIZE"
@@ -88,13 +94,22 @@ class BulkPeer
         }
     }
 
+    // PipeOptions.FirstPipeInstance, spelt as a number: Mono's PipeOptions lacks it.
+    const PipeOptions FirstPipeInstance = (PipeOptions)0x00080000;
+
     static int Run(string[] args)
     {
+        if (args[0] == "temppath")
+        {
+            Say(Path.GetTempPath());
+            return 0;
+        }
         string role = args[0], name = args[1], mode = args[2];
         var positional = new System.Collections.Generic.List<string>();
         var direction = PipeDirection.InOut;
         var options = PipeOptions.None;
-        int instances = 1, timeout = 30000;
+        int instances = 1, timeout = 30000, cancelAfter = -1;
+        bool connectAsync = false;
         for (int i = 3; i < args.Length; i++)
         {
             switch (args[i])
@@ -105,6 +120,9 @@ class BulkPeer
                               : d == "out" ? PipeDirection.Out : PipeDirection.InOut;
                     break;
                 case "--current-user-only": options |= PipeOptions.CurrentUserOnly; break;
+                case "--first-instance": options |= FirstPipeInstance; break;
+                case "--async": connectAsync = true; break;
+                case "--cancel-after": cancelAfter = int.Parse(args[++i]); break;
                 case "--instances": instances = int.Parse(args[++i]); break;
                 case "--timeout": timeout = int.Parse(args[++i]); break;
                 default: positional.Add(args[i]); break;
@@ -122,7 +140,19 @@ class BulkPeer
         else
         {
             var client = new NamedPipeClientStream(".", name, direction, options);
-            client.Connect(timeout);
+            if (cancelAfter >= 0)
+            {
+                using (var cancel = new CancellationTokenSource(cancelAfter))
+                    client.ConnectAsync(cancel.Token).GetAwaiter().GetResult();
+            }
+            else if (connectAsync)
+            {
+                client.ConnectAsync(timeout).GetAwaiter().GetResult();
+            }
+            else
+            {
+                client.Connect(timeout);
+            }
             pipe = client;
         }
 
