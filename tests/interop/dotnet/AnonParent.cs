@@ -1,7 +1,8 @@
 // The parent side of an anonymous pipe, written against .NET's API: an
 // AnonymousPipeServerStream(Out) whose client handle goes to a child started with Process.Start.
 //
-//   AnonParent.exe SIZE SEED PROGRAM ARGS...    ("{}" in ARGS becomes the handle string)
+//   AnonParent.exe SIZE SEED PROGRAM ARGS...    ("{}" in ARGS becomes the handle string;
+//                                               ARGS without spaces)
 //
 // Writes pattern(SIZE, SEED) into the pipe, closes it, waits for the child and exits with its
 // exit code. The child inherits this process's stdout. Reports go to stderr only.
@@ -20,9 +21,11 @@ static class AnonParent
             x = 1;
         using (var pipe = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable))
         {
-            var start = new ProcessStartInfo(args[2]) { UseShellExecute = false };
+            // Arguments as one string (Mono ignores ArgumentList); the tests pass no spaces.
+            var rest = new string[args.Length - 3];
             for (int i = 3; i < args.Length; i++)
-                start.ArgumentList.Add(args[i] == "{}" ? pipe.GetClientHandleAsString() : args[i]);
+                rest[i - 3] = args[i] == "{}" ? pipe.GetClientHandleAsString() : args[i];
+            var start = new ProcessStartInfo(args[2], string.Join(" ", rest)) { UseShellExecute = false };
             using (var child = Process.Start(start))
             {
                 pipe.DisposeLocalCopyOfClientHandle();
