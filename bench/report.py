@@ -17,7 +17,7 @@ import tempfile
 
 ORDER = ["npipe", "npipe-message", "npipe-coalesce", "npipe-spin", "npipe-message-spin",
          "npipe-remote", "uds-stream", "uds-seqpacket", "pipe", "tcp", "zmq", "nng",
-         "qt", "mono"]
+         "qt", "mono", "dotnet10"]
 BASE = "uds-stream"
 DESCRIBE = {
     "npipe": "npipe named pipes, byte mode (`npipe bench`)",
@@ -44,11 +44,13 @@ DESCRIBE = {
            "nng_send/nng_recv",
     "qt": "Qt 5 QLocalServer/QLocalSocket with blocking waitFor* calls",
     "mono": ".NET System.IO.Pipes on Mono (NamedPipeServerStream/ClientStream)",
+    "dotnet10": ".NET System.IO.Pipes on .NET 10 (the same C# program, `bench/dotnet/PipeBench.cs`)",
 }
 COLORS = {"npipe": "#d62728", "npipe-message": "#ff7f0e", "npipe-coalesce": "#bcbd22",
           "npipe-spin": "#e7969c", "npipe-message-spin": "#ffbb78", "npipe-remote": "#393b79", "uds-stream": "#000000",
           "uds-seqpacket": "#7f7f7f", "pipe": "#8c564b", "tcp": "#17becf", "zmq": "#1f77b4",
-          "nng": "#9467bd", "qt": "#2ca02c", "mono": "#e377c2"}
+          "nng": "#9467bd", "qt": "#2ca02c", "mono": "#e377c2",
+          "dotnet10": "#512bd4"}
 PLACEMENTS = [("cross", "between cores (server on CPU 0, client on CPU 1)"),
               ("same", "on one core (both processes on CPU 0)")]
 
@@ -224,8 +226,20 @@ def machine_info(args):
         f"- Scheduling of the benchmark processes: {args.scheduling}",
         f"- Compiler: {cxx}, Release build",
         f"- Baselines: libzmq {pkg('libzmq5')}, nng {pkg('libnng1')}, Qt {pkg('libqt5core5a')}, "
-        f"Mono {pkg('mono-runtime')}",
+        f"Mono {pkg('mono-runtime')}, .NET {dotnet_version()}",
     ]
+
+
+def dotnet_version():
+    """The .NET runtime the dotnet10 rows ran on ("not installed" without dotnet)."""
+    try:
+        out = subprocess.run(["dotnet", "--list-runtimes"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    versions = [line.split()[1] for line in out.splitlines()
+                if line.startswith("Microsoft.NETCore.App ")]
+    return versions[-1] if versions else "not installed"
 
 
 def sysctl(name):
@@ -390,42 +404,49 @@ def target_rows(res, args):
     if not any(s == "npipe-message" for s in res.systems):
         add("Message mode targets", "npipe bench --message not available in this build", None,
             "message mode is not in the library yet")
-    # Every npipe figure better than ZeroMQ, nng, Qt and Mono on the same work.
-    losses, compared = [], 0
-    for r in res.rows:
-        if r["system"] not in ("zmq", "nng", "qt", "mono") or "error" in r or r["buffers"]:
-            continue
-        key = {"latency": "median_us", "throughput": "gbps", "messages": "msgs_per_s",
-               "connect": "conns_per_s"}[r["test"]]
-        ours = [res.value(r["placement"], s, r["test"], r["size"], key)
-                for s in ("npipe", "npipe-message", "npipe-coalesce")]
-        ours = [v for v in ours if v is not None]
-        if not ours:
-            continue
-        compared += 1
-        best = min(ours) if key == "median_us" else max(ours)
-        better = best < r[key] if key == "median_us" else best > r[key]
-        if not better:
-            def gap(v):
-                return v / r[key] - 1 if key == "median_us" else 1 - v / r[key]
-            raw = res.value(r["placement"], BASE, r["test"], r["size"], key)
-            losses.append(f"{r['test']} {human(r['size'])} {r['placement']} vs {r['system']} "
-                          f"(by {gap(best) * 100:.0f} %; raw uds-stream: " +
-                          ("n/a" if raw is None else
-                           f"behind by {gap(raw) * 100:.0f} %" if gap(raw) > 0 else "ahead") +
-                          ")")
-    if compared:
-        add("Every npipe figure better than ZeroMQ, nng, Qt and Mono (best of byte mode, message "
-            "mode and message mode with coalescing)",
-            f"better in {compared - len(losses)} of {compared}" +
-            (f"; behind in: {', '.join(losses)}" if losses else ""),
-            not losses,
-            ("64-byte messages: one syscall per message against ZeroMQ's batching (see "
-             "above). " if any(x.startswith("messages") for x in losses) else "") +
-            "A loss is to be read against the spread of repeated measurements (the "
-            "raw baseline's spread is given above): byte-mode npipe makes the same syscalls as "
-            "raw uds-stream, so a loss that raw uds-stream shares is the transport's, not "
-            "npipe's.")
+    # Every npipe figure better than ZeroMQ, nng, Qt and Mono on the same work; and, judged the
+    # same way on its own line, than .NET 10's own pipes.
+    def ahead_of(rivals, title):
+        losses, compared = [], 0
+        for r in res.rows:
+            if r["system"] not in rivals or "error" in r or r["buffers"]:
+                continue
+            key = {"latency": "median_us", "throughput": "gbps", "messages": "msgs_per_s",
+                   "connect": "conns_per_s"}[r["test"]]
+            ours = [res.value(r["placement"], s, r["test"], r["size"], key)
+                    for s in ("npipe", "npipe-message", "npipe-coalesce")]
+            ours = [v for v in ours if v is not None]
+            if not ours:
+                continue
+            compared += 1
+            best = min(ours) if key == "median_us" else max(ours)
+            better = best < r[key] if key == "median_us" else best > r[key]
+            if not better:
+                def gap(v):
+                    return v / r[key] - 1 if key == "median_us" else 1 - v / r[key]
+                raw = res.value(r["placement"], BASE, r["test"], r["size"], key)
+                losses.append(f"{r['test']} {human(r['size'])} {r['placement']} vs {r['system']} "
+                              f"(by {gap(best) * 100:.0f} %; raw uds-stream: " +
+                              ("n/a" if raw is None else
+                               f"behind by {gap(raw) * 100:.0f} %" if gap(raw) > 0 else "ahead") +
+                              ")")
+        if compared:
+            add(title + " (best of byte mode, message mode and message mode with coalescing)",
+                f"better in {compared - len(losses)} of {compared}" +
+                (f"; behind in: {', '.join(losses)}" if losses else ""),
+                not losses,
+                ("64-byte messages: one syscall per message against ZeroMQ's batching (see "
+                 "above). " if any(x.startswith("messages") for x in losses) else "") +
+                "A loss is to be read against the spread of repeated measurements (the "
+                "raw baseline's spread is given above): byte-mode npipe makes the same syscalls as "
+                "raw uds-stream, so a loss that raw uds-stream shares is the transport's, not "
+                "npipe's.")
+
+    ahead_of(("zmq", "nng", "qt", "mono"), "Every npipe figure better than ZeroMQ, nng, Qt and Mono")
+    ahead_of(("dotnet10",), "Every npipe figure ahead of .NET 10's")
+    if not any(s == "dotnet10" for s in res.systems):
+        add("Every npipe figure ahead of .NET 10's", "no dotnet10 rows in this run", None,
+            "the .NET 10 SDK (dotnet) was missing when bench/run.sh ran")
     # The opt-in spin mode: >= 3x lower latency between cores, its CPU cost beside it, and no
     # harm on one core (not slower than the same mode without it, beyond 10 %).
     for plain, spun in (("npipe", "npipe-spin"), ("npipe-message", "npipe-message-spin")):
@@ -589,7 +610,8 @@ def main():
            "Each system runs both ends itself: a server process and a client process, pinned to "
            "different CPUs (*between cores*) and both to the same CPU (*one core*). All C++ "
            "systems are driven by one harness (`bench/common`, also behind `npipe bench`); Mono "
-           "runs its C# mirror (`bench/dotnet/PipeBench.cs`) with the same schedule and output.",
+           "and .NET 10 run its C# mirror (`bench/dotnet/PipeBench.cs`) with the same schedule and "
+           "output.",
            "",
            f"- Every measurement runs {args.reps} time(s), the repetitions spread over the run "
            "with the systems interleaved, so a burst of other activity spoils one repetition "

@@ -5,7 +5,8 @@
 # It installs the baselines' Debian packages when they are missing (apt-get, as root or through
 # sudo), builds everything in Release, then runs every system on the same work: two processes
 # pinned to different cores (when there are two) and both pinned to one core, over a sweep of
-# sizes. Every figure comes from the same harness (bench/common, or its C# mirror for Mono).
+# sizes. Every figure comes from the same harness (bench/common, or its C# mirror for Mono and
+# .NET 10).
 #
 #   bench/run.sh                 the full run (a few minutes on 2 cores)
 #   NPIPE_BENCH_QUICK=1 bench/run.sh   a fast smoke run with small counts (figures are rough)
@@ -60,7 +61,7 @@ cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
 # Only what the run uses: the CLI, the baselines that could be configured, the memory test.
 available=$(cmake --build "$build" --target help 2>/dev/null || true)
 targets=()
-for t in npipe_cli bench_raw bench_zmq bench_nng bench_qt bench_dotnet micro_bench perf_properties_test; do
+for t in npipe_cli bench_raw bench_zmq bench_nng bench_qt bench_dotnet bench_dotnet10 micro_bench perf_properties_test; do
     grep -qE "(^|[ /.])$t(:| |$)" <<<"$available" && targets+=("$t")
 done
 cmake --build "$build" --parallel --target "${targets[@]}" >&2
@@ -120,6 +121,12 @@ if [[ -f $build/bench/PipeBench.exe ]] && command -v mono >/dev/null; then
     systems+=("mono|mono $build/bench/PipeBench.exe")
 else
     not_built+=(mono)
+fi
+pipebench_dll=$build/bench/dotnet10/bin/PipeBench/release/PipeBench.dll
+if [[ -f $pipebench_dll ]] && command -v dotnet >/dev/null; then
+    systems+=("dotnet10|dotnet $pipebench_dll")
+else
+    not_built+=(dotnet10)
 fi
 
 # --- 4. the work ------------------------------------------------------------------------------
@@ -190,7 +197,7 @@ takes_part() {
     local system=$1 test=$2 size=$3 buffers=$4
     if ((buffers)); then
         # Large kernel buffers (.NET's in/out buffer size options) where a system has them.
-        case $system in npipe | uds-stream | mono) return 0 ;; *) return 1 ;; esac
+        case $system in npipe | uds-stream | mono | dotnet10) return 0 ;; *) return 1 ;; esac
     fi
     case $system in
         npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ||

@@ -1,12 +1,16 @@
-// .NET's own named pipes (System.IO.Pipes on Mono: AF_UNIX sockets at /tmp/CoreFxPipe_<name>),
-// measured with the same four tests, schedule and output as bench/common/harness.cpp, which this
-// mirrors (it cannot share C++ code). Compile: mcs -optimize+ -r:System.Core PipeBench.cs
+// .NET's own named pipes (System.IO.Pipes on Mono and on .NET 10: AF_UNIX sockets at
+// /tmp/CoreFxPipe_<name>), measured with the same four tests, schedule and output as
+// bench/common/harness.cpp, which this mirrors (it cannot share C++ code).
+// Mono: mcs -optimize+ -r:System.Core PipeBench.cs; .NET 10: dotnet build -c Release
+// PipeBench.csproj (offline: nuget.config has no package source).
 //
 //   mono PipeBench.exe TEST [--size BYTES] [--count N] [--rounds N] [--buffer-size BYTES]
 //                           [--cpu-server N] [--cpu-client N] [--json]
+//   dotnet PipeBench.dll TEST ...
 //
-// The client (this process) starts the server as a second Mono process (--serve NAME), waits for
-// it to report "ready", runs the test and prints the figures.
+// The client (this process) starts the server as a second process of the same runtime
+// (--serve NAME), waits for it to report "ready", runs the test and prints the figures. The
+// JSON's "system" is "mono" or "dotnet10" (the runtime's major version).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -31,7 +35,9 @@ static class PipeBench
         public List<string> Raw = new List<string>();
     }
 
-    [DllImport("libc", SetLastError = true)]
+    // "libc.so.6": .NET looks for exactly the file named (Debian's libc.so is a linker script);
+    // Mono maps the name as well.
+    [DllImport("libc.so.6", SetLastError = true)]
     static extern int sched_setaffinity(int pid, IntPtr cpusetsize, ref ulong mask);
 
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
@@ -247,14 +253,19 @@ static class PipeBench
         return sorted[rank - 1];
     }
 
+    // The row name in the report: "mono", or "dotnet" and the runtime's major version.
+    static readonly string SystemName =
+        Type.GetType("Mono.Runtime") != null ? "mono" : "dotnet" + Environment.Version.Major;
+
     static double Us(long ticks) { return ticks * 1e6 / Stopwatch.Frequency; }
 
     static int RunClient(Config c)
     {
-        string name = "npipe-bench-mono-" + Process.GetCurrentProcess().Id;
-        string mono = Process.GetCurrentProcess().MainModule.FileName;
+        string name = "npipe-bench-" + SystemName + "-" + Process.GetCurrentProcess().Id;
+        // `mono` or `dotnet`: the host that runs this assembly runs the server too.
+        string host = Process.GetCurrentProcess().MainModule.FileName;
         string exe = Assembly.GetExecutingAssembly().Location;
-        var psi = new ProcessStartInfo(mono)
+        var psi = new ProcessStartInfo(host)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -289,7 +300,7 @@ static class PipeBench
     {
         var plan = Schedule(c);
         var sb = new StringBuilder();
-        string sys = "mono";
+        string sys = SystemName;
         string head = "{\"system\":\"" + sys + "\",\"test\":\"" + c.Test.ToString().ToLowerInvariant() +
                       "\",\"size\":" + c.Size + ",\"count\":" + c.Count + ",\"clients\":1,\"cpu_server\":" +
                       c.CpuServer + ",\"cpu_client\":" + c.CpuClient + ",\"buffer_size\":" + c.BufferSize;
