@@ -2,7 +2,8 @@
 # Installs the Debian packages npipe needs that are missing. Usage: install-deps.sh [build|test]
 #   build: compiler, CMake, Ninja, CLI11 (the CLI), Asio (npipe::asio), OpenSSL (remote pipes)
 #   test:  plus GoogleTest, Mono (the .NET interop tests), clang (the fuzz run), openssl and
-#          iproute2 (certificates and network namespaces for the remote-pipe tests)
+#          iproute2 (certificates and network namespaces for the remote-pipe tests). The .NET 10
+#          SDK is no Debian package: the machine brings `dotnet` (scripts/test.sh says if not).
 set -euo pipefail
 want=(g++ cmake ninja-build libcli11-dev pkg-config libasio-dev libssl-dev)
 if [[ "${1:-build}" == test ]]; then
