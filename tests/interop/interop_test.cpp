@@ -127,6 +127,7 @@ NPIPE_INTEROP_SUITE(ConnectWait);
 NPIPE_INTEROP_SUITE(TempDir);
 NPIPE_INTEROP_SUITE(Anonymous);
 NPIPE_INTEROP_SUITE(Example);
+NPIPE_INTEROP_SUITE(MessageMode);
 
 // ---- The seed programs, unmodified ----
 
@@ -936,6 +937,25 @@ TEST_P(Anonymous, DotnetParentSendsToNpipeAnonRead) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.size(), 8 * mib);
     EXPECT_TRUE(r.out == pattern(8 * mib, 93)) << "content differs";
+}
+
+// ---- Message mode, which .NET has only on Windows ----
+
+TEST_P(MessageMode, DotnetByteClientIsRefusedAtOnceByMessageServer) {
+    auto name = unique_pipe_name("msg");
+    named_pipe_server server(name, pipe_direction::in_out, 1, transmission_mode::message);
+    // A 20 s connect timeout: a TimeoutException would mean the refusal was retried until then.
+    auto r = run(program("ByteClientToMessageServer", {name, "20000"}), {}, 60s);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("refused: System.Net.Sockets.SocketException ProtocolType"),
+              std::string::npos)
+        << r.out << r.err;
+    // The server still serves npipe clients.
+    named_pipe_client client(name);
+    client.connect(5s);
+    server.wait_for_connection(5s);
+    server.write(bytes("still fine"));
+    EXPECT_EQ(read_n(client, 10), "still fine");
 }
 
 // ---- The C# example (examples/dotnet) with the C++ seed examples ----
