@@ -61,7 +61,7 @@ std::string received_line(const std::string& data) {
 // Every case runs once per C# runtime (Mono and .NET 10): Interop/Suite.Case/mono and
 // Interop/Suite.Case/dotnet10.
 class InteropTest : public ::testing::TestWithParam<csharp_runtime> {
-  protected:
+  public:
     void SetUp() override {
         NPIPE_REQUIRE_RUNTIME(GetParam());
         ASSERT_FALSE(peer({}).empty());
@@ -794,10 +794,14 @@ TEST_P(NameRules, NpipeReplacesCrashedDotnetServersStaleSocket) {
 
 // ---- Waiting to connect ----
 
-TEST_P(ConnectWait, ConnectAsyncWithTimeoutWaitsForNpipeServerThatAppears) {
+// A .NET client started with `connect_flags` before any server exists; an npipe server appears
+// later and sends it a few bytes.
+void expect_client_waits_for_late_server(const InteropTest& t,
+                                         const std::vector<std::string>& connect_flags) {
     auto name = unique_pipe_name("late");
-    child client(peer({"client", name, "recv", "--async", "--timeout", "30000"}));
-    // The client starts first and finds nothing; the server comes later.
+    std::vector<std::string> args{"client", name, "recv"};
+    args.insert(args.end(), connect_flags.begin(), connect_flags.end());
+    child client(t.peer(args));
     named_pipe_server server(name);
     server.wait_for_connection(30s);
     server.write(bytes("late"));
@@ -806,15 +810,12 @@ TEST_P(ConnectWait, ConnectAsyncWithTimeoutWaitsForNpipeServerThatAppears) {
     EXPECT_EQ(client.out(), received_line("late"));
 }
 
+TEST_P(ConnectWait, ConnectAsyncWithTimeoutWaitsForNpipeServerThatAppears) {
+    expect_client_waits_for_late_server(*this, {"--async", "--timeout", "30000"});
+}
+
 TEST_P(ConnectWait, ConnectAsyncWithCancellationWaitsForNpipeServerThatAppears) {
-    auto name = unique_pipe_name("late");
-    child client(peer({"client", name, "recv", "--cancel-after", "30000"}));
-    named_pipe_server server(name);
-    server.wait_for_connection(30s);
-    server.write(bytes("late"));
-    server.close();
-    ASSERT_EQ(client.wait(30s), 0) << client.err();
-    EXPECT_EQ(client.out(), received_line("late"));
+    expect_client_waits_for_late_server(*this, {"--cancel-after", "30000"});
 }
 
 TEST_P(ConnectWait, ConnectAsyncTimesOutWithoutServer) {
@@ -900,26 +901,24 @@ TEST_P(TempDir, TmpAndTempWithoutTmpdir) {
 
 // ---- Anonymous pipes ----
 
-TEST_P(Anonymous, NpipeParentSendsToDotnetChild) {
-    auto data = pattern(8 * mib, 91);
-    auto argv = std::vector<std::string>{cli(), "anon", "send", "--"};
-    for (auto& a : program("AnonChild", {"in", "{}"}))
-        argv.push_back(a);
+// `npipe anon VERB -- <AnonChild DIRECTION {}>` moves 8 MiB through the child and back out.
+void expect_npipe_parent_moves_data(const std::vector<std::string>& child_argv,
+                                    const std::string& verb, std::uint32_t seed) {
+    auto data = pattern(8 * mib, seed);
+    auto argv = std::vector<std::string>{cli(), "anon", verb, "--"};
+    argv.insert(argv.end(), child_argv.begin(), child_argv.end());
     auto r = run(argv, data, 60s);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.size(), data.size());
     EXPECT_TRUE(r.out == data) << "content differs";
 }
 
+TEST_P(Anonymous, NpipeParentSendsToDotnetChild) {
+    expect_npipe_parent_moves_data(program("AnonChild", {"in", "{}"}), "send", 91);
+}
+
 TEST_P(Anonymous, NpipeParentReceivesFromDotnetChild) {
-    auto data = pattern(8 * mib, 92);
-    auto argv = std::vector<std::string>{cli(), "anon", "recv", "--"};
-    for (auto& a : program("AnonChild", {"out", "{}"}))
-        argv.push_back(a);
-    auto r = run(argv, data, 60s);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out.size(), data.size());
-    EXPECT_TRUE(r.out == data) << "content differs";
+    expect_npipe_parent_moves_data(program("AnonChild", {"out", "{}"}), "recv", 92);
 }
 
 TEST_P(Anonymous, DotnetParentSendsToNpipeAnonRead) {

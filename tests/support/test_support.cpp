@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <ostream>
 
 #include <gtest/gtest.h>
 
@@ -277,6 +278,10 @@ std::vector<std::string> mono_command(const std::string& exe, std::vector<std::s
 
 std::string runtime_name(csharp_runtime runtime) {
     return runtime == csharp_runtime::mono ? "mono" : "dotnet10";
+}
+
+void PrintTo(csharp_runtime runtime, std::ostream* os) {
+    *os << runtime_name(runtime);
 }
 
 std::string runtime_missing(csharp_runtime runtime) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,6 +116,9 @@ std::string runtime_missing(csharp_runtime runtime);
 /// `dotnet Peers.dll <program> args...`. Empty (and the test failed) when mcs fails.
 std::vector<std::string> csharp_command(csharp_runtime runtime, const std::string& program,
                                         std::vector<std::string> args = {});
+
+/// GoogleTest prints a runtime by its name (ctest lists "GetParam() = dotnet10").
+void PrintTo(csharp_runtime runtime, std::ostream* os);
 
 /// Names a test instance after its runtime: Interop/Suite.Test/dotnet10.
 struct runtime_param_name {
