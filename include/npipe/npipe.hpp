@@ -8,4 +8,5 @@
 #include "npipe/options.hpp"
 #include "npipe/pipe_name.hpp"
 #include "npipe/pipe_stream.hpp"
+#include "npipe/printable.hpp"
 #include "npipe/process.hpp"
