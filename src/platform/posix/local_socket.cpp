@@ -19,6 +19,8 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "core/pipe_state.hpp"
@@ -126,7 +128,168 @@ static std::uint32_t kernel_dev(dev_t dev) {
            (static_cast<std::uint32_t>(minor(dev)) & 0xfffffu);
 }
 
+namespace {
+
+// --- Liveness across network namespaces --------------------------------------------------------
+//
+// sock_diag and /proc/net/unix see only the caller's network namespace, but containers that
+// share /tmp see each other's socket files: a live server in another namespace would look stale
+// and lose its name. So an npipe server also holds an OFD write lock on a file beside its socket
+// for the socket's whole life. Locks belong to the inode, which every namespace shares, and the
+// kernel drops the lock when the server dies, however it dies.
+
+std::string lock_path_of(const std::string& socket_path) {
+    return socket_path + ".npipe-lock";
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// The lock file, held: unlinked (while still locked, so a newcomer that opened it sees it
+// replaced and tries again) and closed on destruction.
+struct liveness_lock {
+    std::string path;
+    unique_fd fd;
+    struct stat file {};
+
+    liveness_lock() = default;
+    liveness_lock(liveness_lock&&) = default;
+    liveness_lock& operator=(liveness_lock&&) = default;
+    ~liveness_lock() {
+        if (!fd)
+            return;
+        struct stat now {};
+        if (::lstat(path.c_str(), &now) == 0 && same_file(now, file))
+            ::unlink(path.c_str());
+    }
+};
+
+// The locks of this process's live listeners, by their socket file's identity; released by
+// unlink_if_same when the listener goes.
+std::mutex held_mutex;
+std::map<std::pair<dev_t, ino_t>, liveness_lock>& held_locks() {
+    static std::map<std::pair<dev_t, ino_t>, liveness_lock> locks;
+    return locks;
+}
+
+struct flock write_lock_request() {
+    struct flock request {};
+    request.l_type = F_WRLCK;
+    request.l_whence = SEEK_SET;
+    return request;  // l_start 0, l_len 0: the whole file
+}
+
+// Takes the lock beside `socket_path`: name_in_use when another server holds it;
+// access_denied / not_a_socket (with `why`) when something we would not trust is there.
+liveness_lock take_liveness_lock(const std::string& socket_path, std::error_code& ec,
+                                 std::string& why) {
+    liveness_lock lock;
+    lock.path = lock_path_of(socket_path);
+    // A few rounds cover a server that unlinks its lock file between our open and our lock.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        lock.fd.reset(::open(lock.path.c_str(),
+                             O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600));
+        struct stat there {};
+        bool exists = ::lstat(lock.path.c_str(), &there) == 0;
+        if (!lock.fd || ::fstat(lock.fd.get(), &lock.file) != 0 || !S_ISREG(lock.file.st_mode) ||
+            lock.file.st_uid != ::geteuid()) {
+            int error = errno;
+            lock.fd.reset();
+            if (exists && S_ISLNK(there.st_mode)) {
+                ec = errc::not_a_socket;
+                why =
+                    "a symbolic link is at " + lock.path + "; npipe neither follows nor removes it";
+            } else if (exists && S_ISREG(there.st_mode) && there.st_uid != ::geteuid()) {
+                ec = errc::access_denied;
+                why = "the lock file " + lock.path + " belongs to uid " +
+                      std::to_string(there.st_uid) + "; npipe never uses another user's";
+            } else if (exists && !S_ISREG(there.st_mode)) {
+                ec = errc::not_a_socket;
+                why = "something other than npipe's lock file is at " + lock.path;
+            } else {
+                ec = errno_code(error ? error : EACCES);
+                why = "cannot create the lock file " + lock.path;
+            }
+            return {};
+        }
+        struct flock request = write_lock_request();
+        if (::fcntl(lock.fd.get(), F_OFD_SETLK, &request) != 0) {
+            if (errno != EAGAIN && errno != EACCES) {
+                ec = errno_code(errno);
+                lock.fd.reset();
+                return {};
+            }
+            // Held: a live server, unless its owner just unlinked the file on its way out.
+            lock.fd.reset();
+            if (exists && same_file(there, lock.file)) {
+                ec = errc::name_in_use;
+                return {};
+            }
+            continue;
+        }
+        if (exists && same_file(there, lock.file)) {
+            ec.clear();
+            return lock;
+        }
+        lock.fd.reset();  // replaced after we opened it: that file is nobody's lock any more
+    }
+    ec = errc::name_in_use;
+    return {};
+}
+
+// Whether /proc/locks lists a lock on this inode (for callers who may not open the lock file;
+// it shows the locks of processes in our PID namespace).
+bool proc_locks_has(const struct stat& file) {
+    std::ifstream in("/proc/locks");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string field;
+        while (fields >> field) {
+            unsigned major_number = 0, minor_number = 0;
+            unsigned long long inode = 0;
+            char tail = 0;
+            if (std::sscanf(field.c_str(), "%x:%x:%llu%c", &major_number, &minor_number, &inode,
+                            &tail) == 3) {
+                if (inode == file.st_ino && major_number == major(file.st_dev) &&
+                    minor_number == minor(file.st_dev))
+                    return true;
+                break;
+            }
+        }
+    }
+    return false;
+}
+
+// Whether a server holds the lock beside the socket `socket_path`, owned by `owner`. A lock file
+// of anyone else proves nothing (anybody could make one in a sticky directory).
+bool lock_is_held(const std::string& socket_path, uid_t owner) {
+    auto path = lock_path_of(socket_path);
+    struct stat there {};
+    if (::lstat(path.c_str(), &there) != 0 || !S_ISREG(there.st_mode) || there.st_uid != owner)
+        return false;
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd)
+        return proc_locks_has(there);
+    struct stat opened {};
+    if (::fstat(fd.get(), &opened) != 0 || !same_file(opened, there))
+        return false;
+    // F_OFD_GETLK only asks: it takes nothing, so checking never blocks the server's restart.
+    struct flock request = write_lock_request();
+    return ::fcntl(fd.get(), F_OFD_GETLK, &request) == 0 && request.l_type != F_UNLCK;
+}
+
+}  // namespace
+
+static bool kernel_sees_listener(const std::string& path, const struct stat& file);
+
 bool is_live_socket(const std::string& path, const struct stat& file) {
+    return lock_is_held(path, file.st_uid) || kernel_sees_listener(path, file);
+}
+
+// sock_diag, or /proc/net/unix: this network namespace only.
+static bool kernel_sees_listener(const std::string& path, const struct stat& file) {
     bool live = false;
     bool answered = unix_diag_dump([&](const diag_entry& e) {
         if (e.has_vfs && e.ino == static_cast<std::uint32_t>(file.st_ino) &&
@@ -171,9 +334,19 @@ std::vector<std::string> listening_socket_paths() {
 
 void unlink_if_same(const std::string& path, const struct stat& bound) noexcept {
     struct stat now {};
-    if (::lstat(path.c_str(), &now) == 0 && now.st_dev == bound.st_dev &&
-        now.st_ino == bound.st_ino)
+    if (::lstat(path.c_str(), &now) == 0 && same_file(now, bound))
         ::unlink(path.c_str());
+    // The listener is gone (or going): its lock goes after the file, never before, so the name
+    // never looks stale while the file is there.
+    liveness_lock released;
+    {
+        std::lock_guard guard(held_mutex);
+        auto& locks = held_locks();
+        if (auto it = locks.find({bound.st_dev, bound.st_ino}); it != locks.end()) {
+            released = std::move(it->second);
+            locks.erase(it);
+        }
+    }
 }
 
 namespace {
@@ -185,13 +358,34 @@ std::string parent_of(const std::string& path) {
     return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string ancestors_problem(std::string dir, int links_followed = 0);
+
 // The reason one directory lets another user swap what is inside it, or "".
-std::string directory_problem(const std::string& dir) {
+std::string directory_problem(const std::string& dir, int links_followed) {
     struct stat st {};
     if (::lstat(dir.c_str(), &st) != 0)
         return {};  // bind() will report a missing directory as it is
-    if (S_ISLNK(st.st_mode))
-        return {};  // a link's own bits mean nothing; the directory holding it is checked
+    if (S_ISLNK(st.st_mode)) {
+        // A link's bits mean nothing, but its owner can point it anywhere at any time (even
+        // in a sticky directory, where only they may replace it): the socket would then be
+        // made, or found, wherever they like.
+        if (st.st_uid != 0 && st.st_uid != ::geteuid())
+            return "symbolic link " + dir + " on the path belongs to uid " +
+                   std::to_string(st.st_uid) +
+                   " (neither you nor root), who could point it "
+                   "elsewhere";
+        // Whatever it points to, through however many links, must be as safe.
+        if (++links_followed > 40)
+            return "too many symbolic links on the path at " + dir;
+        std::string target(PATH_MAX, '\0');
+        auto n = ::readlink(dir.c_str(), target.data(), target.size());
+        if (n <= 0)
+            return {};
+        target.resize(static_cast<std::size_t>(n));
+        if (target[0] != '/')
+            target = parent_of(dir) + "/" + target;
+        return ancestors_problem(target, links_followed);
+    }
     if (st.st_uid != 0 && st.st_uid != ::geteuid())
         return "directory " + dir + " belongs to uid " + std::to_string(st.st_uid) +
                " (neither you nor root), who could replace the socket file";
@@ -202,9 +396,9 @@ std::string directory_problem(const std::string& dir) {
     return {};
 }
 
-std::string ancestors_problem(std::string dir) {
+std::string ancestors_problem(std::string dir, int links_followed) {
     for (;;) {
-        if (auto why = directory_problem(dir); !why.empty())
+        if (auto why = directory_problem(dir, links_followed); !why.empty())
             return why;
         if (dir == "/" || dir == ".")
             return {};
@@ -279,6 +473,12 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
         ec = errc::access_denied;
         return {};
     }
+    // Taken before anything else: while we hold it no other npipe server, in any network
+    // namespace, is alive at this path, so a socket there that the kernel (which sees only our
+    // namespace) calls stale really is one, as far as npipe servers go.
+    auto lock = take_liveness_lock(path, ec, why);
+    if (ec)
+        return {};
     // With a group to give, the file starts as its owner's only: until chown it carries our own
     // group, whose members must not get the group bits meant for another group.
     std::optional<mode_t> first_mode = spec.mode;
@@ -328,6 +528,10 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
                 unlink_if_same(path, bound);
                 return {};
             }
+            {
+                std::lock_guard guard(held_mutex);
+                held_locks()[{bound.st_dev, bound.st_ino}] = std::move(lock);
+            }
             ec.clear();
             return fd;
         }
@@ -353,7 +557,10 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
             why = "a file that is not a socket is at " + path + "; npipe does not remove it";
             return {};
         }
-        bool live = is_live_socket(path, existing);
+        // Our own lock would make it look live: ask the kernel (another npipe server at this
+        // path would have held the lock already).
+        bool live = existing.st_uid == ::geteuid() ? kernel_sees_listener(path, existing)
+                                                   : is_live_socket(path, existing);
         if (existing.st_uid != ::geteuid()) {
             ec = live ? std::error_code(errc::name_in_use) : std::error_code(errc::access_denied);
             why = std::string(live ? "a server" : "a stale socket") + " of " +
