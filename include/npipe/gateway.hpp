@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace npipe {
 
 struct gateway_options {
@@ -27,8 +29,22 @@ struct gateway_options {
     std::string token;
     /// The pipe names remote clients may open (exact names; none by default).
     std::vector<std::string> allow;
+    /// Whose pipe servers the gateway forwards to besides its own user's: the server's uid
+    /// (SO_PEERCRED, read before a byte is forwarded) must be the gateway's effective uid or
+    /// one of these. Otherwise another local user who serves an allowed name while the real
+    /// server is down would receive the remote client's data; the client is answered "pipe
+    /// not available" and the owner found is logged.
+    std::vector<uid_t> allow_owners;
     /// A client that has not finished the TLS handshake and sent its request by then is dropped.
     std::chrono::milliseconds handshake_timeout{10'000};
+    /// At most this many connections may be in their handshake (TLS and request, before they
+    /// are authenticated) at once, and at most max_handshakes_per_address from one source
+    /// address. A new connection over either limit evicts the oldest pending one (of its
+    /// address when that limit is the one reached): unauthenticated clients cannot hold every
+    /// descriptor, and a real client, which finishes its handshake in a round trip or two, is
+    /// served while idle ones pile up. 0: no limit.
+    std::size_t max_handshakes = 256;
+    std::size_t max_handshakes_per_address = 32;
     /// TCP keepalive and TCP_USER_TIMEOUT: a peer whose network vanished is dropped after
     /// about this long. 0: the kernel's defaults (hours).
     std::chrono::milliseconds dead_peer_timeout{60'000};

@@ -7,8 +7,8 @@
 #include <array>
 #include <vector>
 
-#include "npipe/errors.hpp"
 #include "core/pipe_state.hpp"
+#include "npipe/errors.hpp"
 #include "platform/posix/local_socket.hpp"
 #include "remote/address.hpp"
 #include "remote/pump.hpp"
@@ -28,6 +28,7 @@ std::error_code status_error(status s) {
             return std::make_error_code(std::errc::no_such_file_or_directory);
         case status::not_allowed:
         case status::bad_token:
+        case status::not_available:
             return errc::access_denied;
         case status::pipe_busy:
             return errc::all_instances_busy;

@@ -3,17 +3,24 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <pwd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <fstream>
+#include <list>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
+#include "npipe/printable.hpp"
 #include "platform/posix/local_socket.hpp"
 #include "remote/address.hpp"
 #include "remote/pump.hpp"
@@ -55,6 +62,17 @@ digest sha256(std::string_view s) {
     return d;
 }
 
+// "uid 65534 (nobody)", for the log.
+std::string describe_user(uid_t uid) {
+    std::string text = "uid " + std::to_string(uid);
+    passwd entry{};
+    passwd* found = nullptr;
+    std::array<char, 1024> buffer{};
+    if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found)
+        text += std::string(" (") + found->pw_name + ")";
+    return text;
+}
+
 }  // namespace
 
 // Handlers refer to the gateway by plain pointer, never by shared_ptr: the gateway owns the
@@ -73,6 +91,11 @@ struct gateway::impl {
     ::asio::steady_timer accept_pause{io};
     std::atomic<bool> stopping{false};
     unsigned accept_failures = 0;  ///< accepts failed in a row (EMFILE and the like)
+    /// Connections not yet authenticated (in the TLS handshake or the request), oldest first,
+    /// and how many of them each source address has: the limits evict from here.
+    std::list<connection*> pending;
+    std::unordered_map<std::string, std::size_t> pending_per_address;
+    std::size_t max_pending = 0;  ///< options.max_handshakes, capped by the descriptor limit
 
     void log(const std::string& line) {
         if (options.log)
@@ -80,19 +103,26 @@ struct gateway::impl {
     }
 
     void accept();
+    void make_room_for(const std::string& address);
 };
 
 struct gateway::impl::connection : std::enable_shared_from_this<connection> {
-    connection(impl& g, ::asio::ip::tcp::socket socket, ssl_ptr ssl)
+    connection(impl& g, ::asio::ip::tcp::socket socket, ssl_ptr ssl, std::string address_)
         : gw(g),
           tls(std::make_shared<tls_socket>(std::move(socket), std::move(ssl))),
-          timer(gw.io) {
+          timer(gw.io),
+          address(std::move(address_)) {
         std::error_code ec;
         auto ep = tls->socket().remote_endpoint(ec);
         peer = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
         gw.connections.insert(this);
+        pending_at = gw.pending.insert(gw.pending.end(), this);
+        ++gw.pending_per_address[address];
     }
-    ~connection() { gw.connections.erase(this); }
+    ~connection() {
+        authenticated();
+        gw.connections.erase(this);
+    }
 
     impl& gw;
     std::shared_ptr<tls_socket> tls;
@@ -103,19 +133,43 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     std::array<std::byte, answer_size> answer_bytes{};
     std::weak_ptr<pump> forwarding;
     bool answered = false;
+    bool dropped = false;  ///< closed by us (timeout, eviction): the failure that follows is ours
+    std::string address;   ///< the source address, without the port
+    std::optional<std::list<connection*>::iterator> pending_at;  ///< while unauthenticated
+
+    // Leaves the pending list: the connection no longer counts against the handshake limits.
+    void authenticated() {
+        if (!pending_at)
+            return;
+        gw.pending.erase(*pending_at);
+        pending_at.reset();
+        if (auto it = gw.pending_per_address.find(address);
+            it != gw.pending_per_address.end() && --it->second == 0)
+            gw.pending_per_address.erase(it);
+    }
+
+    // Ends an unauthenticated connection for a reason of ours, logged once.
+    void drop(const std::string& why) {
+        authenticated();
+        if (dropped)
+            return;
+        dropped = true;
+        gw.log(peer + ": dropped: " + why);
+        close();
+    }
 
     void start() {
         gw.log(peer + ": accepted");
         timer.expires_after(gw.options.handshake_timeout);
         timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
-            if (!ec && !self->answered) {
-                self->gw.log(self->peer + ": dropped: no request within the handshake timeout");
-                self->close();
-            }
+            if (!ec && !self->answered)
+                self->drop("no request within the handshake timeout");
         });
         tls->async_ssl([this] { return SSL_accept(tls->ssl()); },
                        [this](int result, int error) {
                            if (result <= 0) {
+                               if (dropped)
+                                   return;
                                std::string why;
                                auto ec = tls->failure(error, &why);
                                gw.log(peer + ": refused: TLS handshake failed: " +
@@ -148,8 +202,9 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
             },
             [this](int n, int error) {
                 if (n <= 0) {
-                    gw.log(peer + ": dropped: " + tls->failure(error).message() +
-                           " before the request was complete");
+                    if (!dropped)
+                        gw.log(peer + ": dropped: " + tls->failure(error).message() +
+                               " before the request was complete");
                     close();
                     return;
                 }
@@ -162,7 +217,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
                         read_request();
                         return;
                     case parse_result::invalid:
-                        refuse(why, "malformed request");
+                        refuse(why, peer + " (malformed request)");
                         return;
                     case parse_result::done:
                         handle(r);
@@ -173,7 +228,8 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     }
 
     void handle(const request& r) {
-        const std::string who = peer + " for '" + r.pipe_name + "'";
+        // The name is the peer's, not yet authenticated: escaped, it cannot forge a log line.
+        const std::string who = peer + " for '" + printable(r.pipe_name) + "'";
         if (gw.stopping)
             return refuse(status::shutting_down, who);
         if (!gw.options.token.empty() &&
@@ -202,6 +258,19 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
                                                                            : status::gateway_error,
                           who + " (" + ec.message() + ")");
         }
+        // Whoever serves the name gets the remote client's bytes: only our own user's server
+        // (or an allowed owner's) may, not another local user's that took the name while
+        // the real server was down. The listener's credentials, not the file's owner, say who.
+        ucred server{};
+        socklen_t len = sizeof server;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &server, &len) != 0)
+            return refuse(status::gateway_error, who + " (cannot read the server's credentials)");
+        if (server.uid != ::geteuid() &&
+            std::find(gw.options.allow_owners.begin(), gw.options.allow_owners.end(), server.uid) ==
+                gw.options.allow_owners.end())
+            return refuse(status::not_available,
+                          who + " (its server runs as " + describe_user(server.uid) +
+                              ", not the gateway's user nor an --allow-owner)");
         auto local = std::make_shared<::asio::generic::stream_protocol::socket>(gw.io);
         local->assign(::asio::generic::stream_protocol(AF_UNIX, 0), fd.release(), ec);
         if (ec)
@@ -234,6 +303,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
 
     void send_answer(const answer& a, std::function<void()> then) {
         answered = true;
+        authenticated();
         timer.cancel();
         answer_bytes = encode_answer(a);
         tls->async_ssl(
@@ -270,11 +340,16 @@ void gateway::impl::accept() {
                 self->accept_failures = 0;
             }
             std::error_code ignored;
+            auto from = socket.remote_endpoint(ignored);
+            std::string address = ignored ? "?" : from.address().to_string();
+            self->make_room_for(address);
             socket.non_blocking(true, ignored);
             set_dead_peer_timeout(socket.native_handle(), self->options.dead_peer_timeout);
             ssl_ptr ssl(SSL_new(self->ctx.get()));
             if (ssl && attach_socket(ssl.get(), socket.native_handle())) {
-                std::make_shared<connection>(*self, std::move(socket), std::move(ssl))->start();
+                std::make_shared<connection>(*self, std::move(socket), std::move(ssl),
+                                             std::move(address))
+                    ->start();
             } else {
                 self->log("dropped a client: " + take_ssl_errors());
             }
@@ -296,6 +371,30 @@ void gateway::impl::accept() {
     });
 }
 
+// Unauthenticated connections must not take every descriptor nor every handshake slot: over a
+// limit, the oldest pending connection goes (from the same address when that address is over
+// its own limit). A genuine client needs a round trip or two to authenticate, so it gets
+// through while a flood of idle connections keeps evicting its own oldest members.
+void gateway::impl::make_room_for(const std::string& address) {
+    auto evict_oldest = [this](const std::string* of, const char* which) {
+        for (auto* c : pending)
+            if (!of || c->address == *of) {
+                // Keep it alive until drop() is done: closing may run its last handler.
+                auto keep = c->weak_from_this().lock();
+                c->drop(std::string("evicted: too many pending handshakes ") + which);
+                return;
+            }
+    };
+    const auto per_address = options.max_handshakes_per_address;
+    if (per_address != 0) {
+        auto it = pending_per_address.find(address);
+        if (it != pending_per_address.end() && it->second >= per_address)
+            evict_oldest(&address, "from this address");
+    }
+    if (max_pending != 0 && pending.size() >= max_pending)
+        evict_oldest(nullptr, "in all");
+}
+
 gateway::gateway(gateway_options options) : impl_(std::make_unique<impl>()) {
     auto& g = *impl_;
     g.options = std::move(options);
@@ -310,6 +409,15 @@ gateway::gateway(gateway_options options) : impl_(std::make_unique<impl>()) {
         fail("the token is longer than " + std::to_string(max_token) + " bytes");
     if (!g.options.token.empty())
         g.token_digest = sha256(g.options.token);
+    // Pending handshakes may hold at most half the descriptors, so that forwarded connections
+    // (two descriptors each) and the listener always find some.
+    g.max_pending = g.options.max_handshakes;
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+        auto half = std::max<std::size_t>(static_cast<std::size_t>(files.rlim_cur / 2), 1);
+        if (g.max_pending == 0 || g.max_pending > half)
+            g.max_pending = half;
+    }
     std::string why;
     g.ctx = make_tls13_context(true, why);
     if (!g.ctx)

@@ -25,6 +25,8 @@ const char* describe(status s) noexcept {
             return "the gateway could not parse the request";
         case status::gateway_error:
             return "the gateway failed to reach the pipe";
+        case status::not_available:
+            return "pipe not available (its server is not one the gateway forwards to)";
     }
     return "unknown answer from the gateway";
 }
@@ -100,7 +102,7 @@ parse_result parse_answer(std::span<const std::byte> input, answer& out,
         return parse_result::need_more;
     auto code = std::uint8_t(input[5]);
     auto mode = std::uint8_t(input[6]);
-    if (code > std::uint8_t(status::gateway_error) || mode > 1 || input[7] != std::byte{0})
+    if (code > std::uint8_t(status::not_available) || mode > 1 || input[7] != std::byte{0})
         return parse_result::invalid;
     out.version = std::uint8_t(input[4]);
     out.code = static_cast<status>(code);

@@ -37,6 +37,7 @@ enum class status : std::uint8_t {
     unsupported_version = 6,  ///< the request's version is not one the gateway speaks
     bad_request = 7,          ///< the request is malformed (bad magic, length, name)
     gateway_error = 8,        ///< anything else on the gateway's side
+    not_available = 9,        ///< the pipe's server runs as a user the gateway does not trust
 };
 
 /// A short English description of a status, for error messages.

@@ -1,5 +1,7 @@
 // `npipe gateway`: exposes local pipes to other machines over TLS 1.3 (npipe::remote).
+#include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -7,6 +9,7 @@
 
 #include "commands.hpp"
 #include "npipe/gateway.hpp"
+#include "npipe/printable.hpp"
 #include "npipe/remote_options.hpp"
 #include "remote_flags.hpp"
 
@@ -54,10 +57,58 @@ void apply_remote_client_flags(const remote_client_flags& flags, std::string& se
     options.remote = std::move(tls);
 }
 
+namespace {
+
+// A user name or number, for --allow-owner.
+uid_t parse_user(const std::string& text) {
+    std::size_t used = 0;
+    unsigned long id = 0;
+    try {
+        id = std::stoul(text, &used, 10);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (!text.empty() && used == text.size() && id < 0xffffffffUL)
+        return static_cast<uid_t>(id);
+    if (passwd* p = ::getpwnam(text.c_str()))
+        return p->pw_uid;
+    throw exit_request{2, "gateway: --allow-owner: no such user: '" + text + "'"};
+}
+
+// Every connection costs a descriptor, and a handshake cap is only as good as the descriptors
+// behind it: take all the hard limit allows, as the echo server does.
+void raise_descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+// The start-up line: where clients reach us, what they may open, how they prove who they are.
+std::string startup_line(const gateway_options& options, std::uint16_t port) {
+    std::string line = "npipe gateway: listening on port " + std::to_string(port) + " (" +
+                       options.listen.substr(0, options.listen.rfind(':')) + ":" +
+                       std::to_string(port) + "); exposing";
+    for (std::size_t i = 0; i < options.allow.size(); ++i)
+        line += (i ? ", '" : " '") + printable(options.allow[i]) + "'";
+    line += "; clients need ";
+    if (!options.client_ca_file.empty())
+        line += "a certificate from " + options.client_ca_file;
+    if (!options.client_ca_file.empty() && !options.token.empty())
+        line += " and ";
+    if (!options.token.empty())
+        line += "the token";
+    return line;
+}
+
+}  // namespace
+
 void add_gateway_command(CLI::App& app) {
     static gateway_options options;
     static std::string token_file;
-    static double dead_peer_s = 60, idle_s = 0;
+    static double dead_peer_s = 60, idle_s = 0, handshake_s = 10;
+    static std::vector<std::string> allow_owners;
     static bool quiet = false;
     auto* cmd = app.add_subcommand("gateway",
                                    "Expose local pipes to other machines over TLS 1.3; clients use "
@@ -77,7 +128,21 @@ void add_gateway_command(CLI::App& app) {
                     "Require this shared secret (the file's content) from clients")
         ->check(CLI::ExistingFile);
     cmd->add_option("--allow", options.allow,
-                    "A pipe name remote clients may open (repeat for more; default: none)");
+                    "A pipe name remote clients may open (repeat for more; at least one)");
+    cmd->add_option("--allow-owner", allow_owners,
+                    "Also forward to pipes whose server runs as USER (name or uid; repeat for "
+                    "more; default: only the gateway's own user)");
+    cmd->add_option("--handshake-timeout", handshake_s,
+                    "Drop a client that has not authenticated and sent its request within "
+                    "SECONDS")
+        ->capture_default_str();
+    cmd->add_option("--max-handshakes", options.max_handshakes,
+                    "At most N clients in their handshake at once (the oldest is dropped for a "
+                    "new one; 0: no limit)")
+        ->capture_default_str();
+    cmd->add_option("--max-handshakes-per-address", options.max_handshakes_per_address,
+                    "At most N of them from one source address (0: no limit)")
+        ->capture_default_str();
     cmd->add_option("--dead-peer-timeout", dead_peer_s,
                     "Drop a client whose network vanished after about SECONDS (TCP keepalive)")
         ->capture_default_str();
@@ -89,8 +154,21 @@ void add_gateway_command(CLI::App& app) {
             throw exit_request{2,
                                "gateway: give --client-ca, --token-file or both: clients "
                                "must be authenticated"};
+        // A gateway that exposes nothing is a mistake, never a configuration: say so now
+        // rather than refuse every client later.
+        if (options.allow.empty())
+            throw exit_request{2,
+                               "gateway: nothing to expose: give --allow NAME for each pipe "
+                               "remote clients may open"};
         if (!token_file.empty())
             options.token = read_token_file(token_file);
+        if (!(handshake_s > 0))
+            throw exit_request{2, "gateway: --handshake-timeout must be more than 0"};
+        for (const auto& user : allow_owners)
+            options.allow_owners.push_back(parse_user(user));
+        options.handshake_timeout =
+            std::chrono::milliseconds(static_cast<long>(handshake_s * 1000));
+        raise_descriptor_limit();
         options.dead_peer_timeout =
             std::chrono::milliseconds(static_cast<long>(dead_peer_s * 1000));
         options.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle_s * 1000));
@@ -112,7 +190,7 @@ void add_gateway_command(CLI::App& app) {
             gw.stop();
         });
         // On stdout, for scripts that listen on port 0 and need to know which one.
-        std::cout << "npipe gateway: listening on port " << gw.port() << std::endl;
+        std::cout << startup_line(options, gw.port()) << std::endl;
         gw.run();
         // Should run() ever end without a signal, the signal wakes the waiting thread (stop()
         // is idempotent): it must not outlive the gateway it refers to.
