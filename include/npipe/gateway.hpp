@@ -86,8 +86,8 @@ class gateway {
     /// Thread-safe and idempotent (until destruction, which must wait for run() to return).
     /// Once it has returned no further request is forwarded: clients whose request arrives
     /// later are answered "gateway shutting down". Then, on the gateway's thread: stops
-    /// accepting and closes forwarded connections; a client still in its handshake is dropped
-    /// at the handshake timeout at the latest.
+    /// accepting and closes forwarded connections; a client still in its handshake has
+    /// two seconds (at most the handshake timeout) to finish it, then is dropped.
     void stop();
 
   private:

@@ -160,11 +160,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
 
     void start() {
         gw.log(peer + ": accepted");
-        timer.expires_after(gw.options.handshake_timeout);
-        timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
-            if (!ec && !self->answered)
-                self->drop("no request within the handshake timeout");
-        });
+        limit_handshake(gw.options.handshake_timeout);
         tls->async_ssl([this] { return SSL_accept(tls->ssl()); },
                        [this](int result, int error) {
                            if (result <= 0) {
@@ -180,6 +176,15 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
                            read_request();
                        },
                        shared_from_this());
+    }
+
+    // (Re)arms the handshake deadline: `within` from now.
+    void limit_handshake(std::chrono::milliseconds within) {
+        timer.expires_after(within);
+        timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
+            if (!ec && !self->answered)
+                self->drop("no request within the handshake timeout");
+        });
     }
 
     void close() {
@@ -326,7 +331,13 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     void stop() {
         if (auto p = forwarding.lock())
             p->stop(errc::operation_aborted);
+        // A client in its handshake gets a moment to finish it and hear "shutting down"; an
+        // idle one must not hold the stopping gateway for the whole handshake timeout.
+        else if (pending_at)
+            limit_handshake(
+                std::min<std::chrono::milliseconds>(gw.options.handshake_timeout, stop_grace));
     }
+    static constexpr std::chrono::milliseconds stop_grace{2000};
 };
 
 void gateway::impl::accept() {

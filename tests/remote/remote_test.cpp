@@ -1,6 +1,7 @@
 // Remote pipes through `npipe gateway` (npipe::remote): TLS 1.3, the remote protocol, byte and
 // message mode across the network, refusals, and a dead network noticed in bounded time.
 // Certificates are made at test time with the openssl command.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -1024,3 +1025,258 @@ TEST(RemoteNetns, TwoHostsBulkMessagesAndACutLink) {
 }
 
 }  // namespace
+
+#ifdef NPIPE_CLI_HAS_REMOTE
+// --- Hostile use of the gateway (#16 items 3, 4, 8; #17 item 12) -------------------------------
+
+// A TCP connection to the gateway that never says a word, from `source` (a loopback address).
+class idle_connection {
+  public:
+    explicit idle_connection(const std::string& port, const char* source = nullptr) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        if (source) {
+            ::inet_pton(AF_INET, source, &addr.sin_addr);
+            if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+                return;
+        }
+        addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+        ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+        ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    }
+    ~idle_connection() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    idle_connection(const idle_connection&) = delete;
+    idle_connection& operator=(const idle_connection&) = delete;
+    bool ok() const { return ok_; }
+    // Whether the gateway has closed it, waiting up to `timeout` for that.
+    bool closed_by_gateway(std::chrono::milliseconds timeout = 0ms) const {
+        pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+        return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+    }
+
+  private:
+    int fd_ = -1;
+    bool ok_ = false;
+};
+
+using idle_connections = std::vector<std::unique_ptr<idle_connection>>;
+
+// `npipe connect NAME --server 127.0.0.1:PORT` with the test CA and token.
+run_result cli_remote_connect(const std::string& name, const std::string& port,
+                              const std::string& input) {
+    return run({cli(), "connect", name, "--server", "127.0.0.1:" + port, "--ca",
+                certs().at("ca.pem"), "--token-file", certs().at("token"), "--timeout", "60000"},
+               input, 120s);
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, std::vector<std::string> b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+// #16 item 3: with the real service down, another local user serves the allowed name. The
+// gateway (root here) must not hand them the remote client's data: "pipe not available", and
+// the owner it found in its log. --allow-owner names owners it may forward to.
+TEST(RemoteCli, GatewayForwardsOnlyToPipesOfItsOwnUserOrAnAllowedOwner) {
+    temp_dir shared;  // a /tmp of our own: sticky and writable by all
+    ASSERT_EQ(::chmod(shared.path().c_str(), 01777), 0);
+    auto name = unique_pipe_name("owner");
+    child::options as_nobody;
+    as_nobody.uid = 65534;
+    as_nobody.gid = 65534;
+    as_nobody.env["TMPDIR"] = shared.path();
+    child impostor({cli(), "serve", name, "--echo", "--mode", "666"}, as_nobody);
+    ASSERT_TRUE(wait_for_server(shared.path() + "/CoreFxPipe_" + name)) << impostor.err();
+    child::options here;
+    here.env["TMPDIR"] = shared.path();
+
+    {
+        child gw(cli_gateway_command(name), here);
+        auto port = cli_gateway_port(gw);
+        ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
+        auto r = cli_remote_connect(name, port, "secret");
+        EXPECT_NE(r.exit_code, 0);
+        EXPECT_EQ(r.out, "") << "the other user's server answered";
+        EXPECT_NE(r.err.find("pipe not available"), std::string::npos) << r.err;
+        EXPECT_TRUE(gw.wait_for_error("its server runs as uid 65534", 1, 10s)) << gw.err();
+        EXPECT_EQ(gw.err().find("forwarding"), std::string::npos) << gw.err();
+        ASSERT_EQ(::kill(gw.pid(), SIGTERM), 0);
+        EXPECT_EQ(gw.wait(20s), 0) << gw.err();
+    }
+    child gw(cli_gateway_command(name) + std::vector<std::string>{"--allow-owner", "65534"}, here);
+    auto port = cli_gateway_port(gw);
+    ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
+    auto r = cli_remote_connect(name, port, "secret");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "secret");
+    ASSERT_EQ(::kill(gw.pid(), SIGTERM), 0);
+    EXPECT_EQ(gw.wait(20s), 0) << gw.err();
+}
+
+// #16 item 4: a gateway with 64 descriptors and 200 silent TCP connections (a handshake timeout
+// far beyond the test's) still serves an authenticated client: the pending handshakes are
+// capped, the oldest evicted, so it never runs out of descriptors and stalls.
+TEST(RemoteCli, GatewayServesAClientWhileIdleConnectionsPileUp) {
+    auto name = unique_pipe_name("flood");
+    child echo({cli(), "serve", name, "--echo"});
+    ASSERT_TRUE(wait_for_server(name)) << echo.err();
+    child gw(std::vector<std::string>{"prlimit", "--nofile=64:64", "--"} +
+             cli_gateway_command(name) + std::vector<std::string>{"--handshake-timeout", "600"});
+    auto port = cli_gateway_port(gw);
+    ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
+    idle_connections idle;
+    for (int i = 0; i < 200; ++i) {
+        idle.push_back(std::make_unique<idle_connection>(port));
+        ASSERT_TRUE(idle.back()->ok()) << i;
+    }
+    auto r = cli_remote_connect(name, port, "through the flood");
+    EXPECT_EQ(r.exit_code, 0) << r.err << gw.err();
+    EXPECT_EQ(r.out, "through the flood");
+    // Served while the idle ones were still held, not after they timed out.
+    EXPECT_EQ(gw.err().find("within the handshake timeout"), std::string::npos);
+    EXPECT_NE(gw.err().find("evicted: too many pending handshakes"), std::string::npos);
+    EXPECT_EQ(gw.err().find("Too many open files"), std::string::npos) << gw.err();
+    ASSERT_EQ(::kill(gw.pid(), SIGTERM), 0);
+    EXPECT_EQ(gw.wait(20s), 0);
+}
+
+// The soft descriptor limit is raised to the hard one at start, as the echo server does.
+TEST(RemoteCli, GatewayRaisesItsDescriptorLimit) {
+    auto name = unique_pipe_name("limit");
+    child gw(std::vector<std::string>{"prlimit", "--nofile=64:4096", "--"} +
+             cli_gateway_command(name));
+    ASSERT_FALSE(cli_gateway_port(gw).empty()) << gw.out() << gw.err();
+    std::ifstream limits("/proc/" + std::to_string(gw.pid()) + "/limits");
+    std::string line;
+    while (std::getline(limits, line) && line.rfind("Max open files", 0) != 0) {
+    }
+    std::istringstream fields(line.substr(std::string("Max open files").size()));
+    std::string soft, hard;
+    fields >> soft >> hard;
+    EXPECT_EQ(soft, "4096") << line;
+    EXPECT_EQ(hard, "4096") << line;
+    ASSERT_EQ(::kill(gw.pid(), SIGTERM), 0);
+    EXPECT_EQ(gw.wait(20s), 0);
+}
+
+// The per-address cap: a flood from 127.0.0.2 evicts only its own oldest connections; those of
+// 127.0.0.3 stay, and a real client is served meanwhile.
+TEST(Remote, HandshakeFloodFromOneAddressEvictsOnlyItsOwn) {
+    auto name = unique_pipe_name("peraddr");
+    auto options = base_options({name});
+    options.max_handshakes = 64;
+    options.max_handshakes_per_address = 4;
+    options.handshake_timeout = 600s;
+    running_gateway gw(options);
+    auto port = std::to_string(gw.port());
+    idle_connections others, flood;
+    for (int i = 0; i < 4; ++i) {
+        others.push_back(std::make_unique<idle_connection>(port, "127.0.0.3"));
+        ASSERT_TRUE(others.back()->ok());
+    }
+    ASSERT_TRUE(gw.wait_log("127.0.0.3:", 10s, 4)) << gw.log();
+    for (int i = 0; i < 20; ++i) {
+        flood.push_back(std::make_unique<idle_connection>(port, "127.0.0.2"));
+        ASSERT_TRUE(flood.back()->ok());
+    }
+    ASSERT_TRUE(gw.wait_log("evicted: too many pending handshakes from this address", 30s, 16))
+        << gw.log();
+    for (int i = 0; i < 16; ++i)
+        EXPECT_TRUE(flood[static_cast<std::size_t>(i)]->closed_by_gateway(10s)) << i;
+    for (int i = 16; i < 20; ++i)
+        EXPECT_FALSE(flood[static_cast<std::size_t>(i)]->closed_by_gateway()) << i;
+    for (auto& c : others)
+        EXPECT_FALSE(c->closed_by_gateway());
+    EXPECT_EQ(count_of(gw.log(), "evicted"), 16) << gw.log();
+
+    named_pipe_server server(name);
+    auto client = remote_client(at_port(gw.port()), name, client_tls());
+    client.connect(30s);
+    server.wait_for_connection(30s);
+    write_text(client, "still served");
+    client.shutdown_write();
+    EXPECT_EQ(read_all(server), "still served");
+}
+
+// `openssl s_client` sending `request` raw after the handshake: a client that follows no rule.
+run_result raw_tls_client(const std::string& port, const std::string& request) {
+    return run({"openssl", "s_client", "-quiet", "-connect", "127.0.0.1:" + port, "-CAfile",
+                certs().at("ca.pem"), "-verify_return_error"},
+               request, 60s);
+}
+
+std::string raw_request(const std::string& name, const std::string& token) {
+    std::string r = "NPRQ";
+    r += '\x01';
+    r += '\x00';
+    r += static_cast<char>(name.size() & 0xff);
+    r += static_cast<char>(name.size() >> 8);
+    r += static_cast<char>(token.size() & 0xff);
+    r += static_cast<char>(token.size() >> 8);
+    return r + name + token;
+}
+
+// #16 item 8: a pipe name with a newline and terminal escapes, sent with a wrong token, is
+// logged escaped: it cannot forge a "forwarding" line nor reach the operator's terminal.
+// A malformed request is logged with the peer's address.
+TEST(RemoteCli, GatewayLogEscapesWhatPeersSendAndNamesMalformedPeers) {
+    auto name = unique_pipe_name("inject");
+    child gw(cli_gateway_command(name));
+    auto port = cli_gateway_port(gw);
+    ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
+    const std::string forged = name + "\nnpipe gateway: 10.0.0.1:1 for '" + name +
+                               "': forwarding (byte mode)\x1b[2J\x1b]0;owned\x07";
+    raw_tls_client(port, raw_request(forged, "wrong token"));
+    ASSERT_TRUE(gw.wait_for_error("refused: the gateway refused the token", 1, 20s)) << gw.err();
+    auto log = gw.err();
+    std::istringstream log_lines(log);
+    for (std::string line; std::getline(log_lines, line);) {
+        EXPECT_EQ(line.rfind("npipe gateway: ", 0), 0u) << "a forged line: " << line;
+        if (line.find("forwarding") != std::string::npos) {
+            EXPECT_NE(line.find("refused"), std::string::npos) << "a forged line: " << line;
+        }
+    }
+    EXPECT_EQ(log.find('\x1b'), std::string::npos) << "a raw escape reached the log";
+    EXPECT_EQ(log.find('\x07'), std::string::npos);
+    EXPECT_NE(log.find("\\x1b[2J\\x1b]0;owned\\x07"), std::string::npos) << log;
+
+    raw_tls_client(port, "NPRQ\x01\x07garbage!");
+    ASSERT_TRUE(gw.wait_for_error("malformed request", 1, 20s)) << gw.err();
+    std::istringstream lines(gw.err());
+    for (std::string line; std::getline(lines, line);)
+        if (line.find("malformed request") != std::string::npos) {
+            EXPECT_EQ(line.rfind("npipe gateway: 127.0.0.1:", 0), 0u) << line;
+        }
+    ASSERT_EQ(::kill(gw.pid(), SIGTERM), 0);
+    EXPECT_EQ(gw.wait(20s), 0);
+}
+
+// #17 item 12: the start-up line says where the gateway listens, what it exposes (escaped) and
+// how clients authenticate; with nothing to expose it refuses to start (a usage error).
+TEST(RemoteCli, GatewayStartupLineAndNothingToExpose) {
+    auto name = unique_pipe_name("shown");
+    child gw(cli_gateway_command(name) + std::vector<std::string>{"--allow", "odd\nname"});
+    auto port = cli_gateway_port(gw);
+    ASSERT_FALSE(port.empty()) << gw.out() << gw.err();
+    ASSERT_TRUE(gw.wait_for_output("\n", 10s));
+    auto line = gw.out().substr(0, gw.out().find('\n'));
+    EXPECT_NE(line.find("listening on port " + port + " (127.0.0.1:" + port + ")"),
+              std::string::npos)
+        << line;
+    EXPECT_NE(line.find("exposing '" + name + "', 'odd\\nname'"), std::string::npos) << line;
+    EXPECT_NE(line.find("the token"), std::string::npos) << line;
+    ASSERT_EQ(::kill(gw.pid(), SIGTERM), 0);
+    EXPECT_EQ(gw.wait(20s), 0);
+
+    auto command = cli_gateway_command(name);
+    command.resize(command.size() - 2);  // without --allow NAME
+    auto r = run(command, "", 30s);
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("nothing to expose"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("listening"), std::string::npos) << r.out;
+}
+#endif
