@@ -26,6 +26,12 @@ out_md=${NPIPE_BENCH_OUT:-$root/docs/benchmarks.md}
 quick=${NPIPE_BENCH_QUICK:-0}
 rt=${NPIPE_BENCH_RT:-0}
 log() { printf '[bench] %s\n' "$*" >&2; }
+# Every socket of the run goes into a directory of its own ($TMPDIR, which every system's
+# harness and the CLI map names under), removed at exit however the run ends: a measurement
+# that fails or is killed leaves its socket there, never in /tmp.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/npipe-bench-run-XXXXXX")
+trap 'rm -rf "$run_tmp"' EXIT
+export TMPDIR=$run_tmp
 
 # --- 1. packages ----------------------------------------------------------------------------
 packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libbenchmark-dev libgtest-dev

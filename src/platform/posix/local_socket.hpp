@@ -43,10 +43,14 @@ struct listen_spec {
 ///
 /// Refuses paths another user could tamper with: every directory on the way (as written and
 /// as resolved) must belong to us or root and must not be writable by group or others unless
-/// it is sticky (errc::access_denied). At the path itself: a symbolic link or any other
-/// non-socket is refused (errc::not_a_socket), a socket owned by another user is never removed
-/// (errc::access_denied when stale, errc::name_in_use when live). Nothing but `path` is ever
-/// unlinked, and only when it is a stale socket of ours.
+/// it is sticky, and every symbolic link on the way (and on the way of its target) must belong
+/// to us or root (errc::access_denied).
+/// Holds an OFD lock on `path`.npipe-lock from before the bind until unlink_if_same(path,
+/// bound), so that is_live_socket sees the server from any network namespace; another server
+/// holding it is errc::name_in_use, a lock file of another user's is refused. At the path itself: a
+/// symbolic link or any other non-socket is refused (errc::not_a_socket), a socket owned by another
+/// user is never removed (errc::access_denied when stale, errc::name_in_use when live). Nothing but
+/// `path` is ever unlinked, and only when it is a stale socket of ours.
 unique_fd listen_at(const std::string& path, const listen_spec& spec, struct stat& bound,
                     std::error_code& ec, std::string& why);
 
@@ -57,7 +61,8 @@ std::string unsafe_directory_reason(const std::string& path);
 /// current_user_only and accept_peer. False when the credentials cannot be read.
 bool admit_peer(int fd, const pipe_options& options) noexcept;
 
-/// Removes the socket file at path if it is still the one described by `bound`.
+/// Removes the socket file at path if it is still the one described by `bound`, then releases
+/// the liveness lock listen_at took for it (whether or not the file was still ours).
 void unlink_if_same(const std::string& path, const struct stat& bound) noexcept;
 
 /// One non-blocking connect attempt; returns a blocking, connected socket, or sets ec to the
@@ -66,8 +71,10 @@ void unlink_if_same(const std::string& path, const struct stat& bound) noexcept;
 /// that is how a client tells a message-mode pipe (SOCK_SEQPACKET) from a byte-mode one.
 unique_fd connect_once(const std::string& path, std::error_code& ec, int type = SOCK_STREAM);
 
-/// Whether any socket in the kernel is bound to the file with this identity.
-/// Answers from sock_diag (the file's inode), falling back to /proc/net/unix (its path).
+/// Whether a server is alive at the socket file with this identity: an npipe server holds the
+/// lock beside it (seen from any network namespace), or a socket in our network namespace is
+/// bound to it (sock_diag by inode, falling back to /proc/net/unix by path: how .NET servers
+/// and servers without the lock are seen).
 bool is_live_socket(const std::string& path, const struct stat& file);
 
 /// Every bound Unix socket path the kernel knows (listening ones), for list_pipes().
