@@ -1,5 +1,4 @@
 // `npipe gateway`: exposes local pipes to other machines over TLS 1.3 (npipe::remote).
-#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -8,6 +7,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "ids.hpp"
 #include "npipe/gateway.hpp"
 #include "npipe/printable.hpp"
 #include "npipe/remote_options.hpp"
@@ -58,22 +58,6 @@ void apply_remote_client_flags(const remote_client_flags& flags, std::string& se
 }
 
 namespace {
-
-// A user name or number, for --allow-owner.
-uid_t parse_user(const std::string& text) {
-    std::size_t used = 0;
-    unsigned long id = 0;
-    try {
-        id = std::stoul(text, &used, 10);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (!text.empty() && used == text.size() && id < 0xffffffffUL)
-        return static_cast<uid_t>(id);
-    if (passwd* p = ::getpwnam(text.c_str()))
-        return p->pw_uid;
-    throw exit_request{2, "gateway: --allow-owner: no such user: '" + text + "'"};
-}
 
 // Every connection costs a descriptor, and a handshake cap is only as good as the descriptors
 // behind it: take all the hard limit allows, as the echo server does.
@@ -165,7 +149,7 @@ void add_gateway_command(CLI::App& app) {
         if (!(handshake_s > 0))
             throw exit_request{2, "gateway: --handshake-timeout must be more than 0"};
         for (const auto& user : allow_owners)
-            options.allow_owners.push_back(parse_user(user));
+            options.allow_owners.push_back(parse_id("--allow-owner", user, user_id));
         options.handshake_timeout =
             std::chrono::milliseconds(static_cast<long>(handshake_s * 1000));
         raise_descriptor_limit();

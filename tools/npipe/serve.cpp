@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "ids.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_server.hpp"
 #include "npipe/process.hpp"
@@ -52,35 +53,6 @@ mode_t parse_mode(const std::string& text) {
         throw CLI::ValidationError(
             "--mode", "expected octal permission bits such as 660, got '" + text + "'");
     return static_cast<mode_t>(mode);
-}
-
-// A number, or a name looked up with `lookup` (getpwnam / getgrnam).
-template <typename Lookup>
-unsigned parse_id(const std::string& flag, const std::string& text, Lookup lookup) {
-    std::size_t used = 0;
-    unsigned long id = 0;
-    try {
-        id = std::stoul(text, &used, 10);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (!text.empty() && used == text.size() && id < 0xffffffffUL)
-        return static_cast<unsigned>(id);
-    if (auto found = lookup(text))
-        return *found;
-    throw CLI::ValidationError(flag, "no such user or group: '" + text + "'");
-}
-
-std::optional<unsigned> user_id(const std::string& name) {
-    if (passwd* p = ::getpwnam(name.c_str()))
-        return p->pw_uid;
-    return std::nullopt;
-}
-
-std::optional<unsigned> group_id(const std::string& name) {
-    if (group* g = ::getgrnam(name.c_str()))
-        return g->gr_gid;
-    return std::nullopt;
 }
 
 timeval to_timeval(std::chrono::milliseconds ms) {

@@ -208,8 +208,8 @@ liveness_lock take_liveness_lock(const std::string& socket_path, std::error_code
                 ec = errc::not_a_socket;
                 why = "something other than npipe's lock file is at " + lock.path;
             } else {
+                // A missing or unwritable directory: the same error bind() would report.
                 ec = errno_code(error ? error : EACCES);
-                why = "cannot create the lock file " + lock.path;
             }
             return {};
         }
