@@ -37,12 +37,15 @@ struct gateway_options {
     std::vector<uid_t> allow_owners;
     /// A client that has not finished the TLS handshake and sent its request by then is dropped.
     std::chrono::milliseconds handshake_timeout{10'000};
-    /// At most this many connections may be in their handshake (TLS and request, before they
-    /// are authenticated) at once, and at most max_handshakes_per_address from one source
-    /// address. A new connection over either limit evicts the oldest pending one (of its
-    /// address when that limit is the one reached): unauthenticated clients cannot hold every
-    /// descriptor, and a real client, which finishes its handshake in a round trip or two, is
-    /// served while idle ones pile up. 0: no limit.
+    /// Limits on connections in their handshake (TLS and request, not yet authenticated), so
+    /// that idle ones cannot hold every descriptor while a real client, which authenticates in
+    /// a round trip or two, still gets through. Only a connection pending for a second (or the
+    /// handshake timeout, if shorter) is ever evicted, so a burst of genuine clients is not cut
+    /// down. Over max_handshakes (lowered to half the descriptor limit when that is smaller)
+    /// the oldest such connection is evicted for a new one; when all are younger, accepting
+    /// waits (the kernel's backlog holds newcomers) until one finishes or ages. A new
+    /// connection from an address with max_handshakes_per_address pending evicts that
+    /// address's oldest such connection. 0: no limit.
     std::size_t max_handshakes = 256;
     std::size_t max_handshakes_per_address = 32;
     /// TCP keepalive and TCP_USER_TIMEOUT: a peer whose network vanished is dropped after

@@ -104,6 +104,12 @@ struct gateway::impl {
 
     void accept();
     void make_room_for(const std::string& address);
+    bool evict_oldest(const std::string* of, const char* which);
+    // How long a connection must have been pending before a limit may evict it.
+    std::chrono::milliseconds eviction_age() const {
+        return std::min<std::chrono::milliseconds>(options.handshake_timeout,
+                                                   std::chrono::seconds(1));
+    }
 };
 
 struct gateway::impl::connection : std::enable_shared_from_this<connection> {
@@ -135,6 +141,7 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
     bool answered = false;
     bool dropped = false;  ///< closed by us (timeout, eviction): the failure that follows is ours
     std::string address;   ///< the source address, without the port
+    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
     std::optional<std::list<connection*>::iterator> pending_at;  ///< while unauthenticated
 
     // Leaves the pending list: the connection no longer counts against the handshake limits.
@@ -341,6 +348,15 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
 };
 
 void gateway::impl::accept() {
+    if (max_pending != 0 && pending.size() >= max_pending && !evict_oldest(nullptr, "in all")) {
+        // Every pending connection is young: take no more until one finishes or ages.
+        accept_pause.expires_after(std::chrono::milliseconds(50));
+        accept_pause.async_wait([self = this](const std::error_code& e) {
+            if (!e && !self->stopping)
+                self->accept();
+        });
+        return;
+    }
     acceptor.async_accept([self = this](const std::error_code& ec, ::asio::ip::tcp::socket socket) {
         if (ec == ::asio::error::operation_aborted || self->stopping)
             return;
@@ -382,28 +398,35 @@ void gateway::impl::accept() {
     });
 }
 
-// Unauthenticated connections must not take every descriptor nor every handshake slot: over a
-// limit, the oldest pending connection goes (from the same address when that address is over
-// its own limit). A genuine client needs a round trip or two to authenticate, so it gets
-// through while a flood of idle connections keeps evicting its own oldest members.
-void gateway::impl::make_room_for(const std::string& address) {
-    auto evict_oldest = [this](const std::string* of, const char* which) {
-        for (auto* c : pending)
-            if (!of || c->address == *of) {
-                // Keep it alive until drop() is done: closing may run its last handler.
-                auto keep = c->weak_from_this().lock();
-                c->drop(std::string("evicted: too many pending handshakes ") + which);
-                return;
-            }
-    };
-    const auto per_address = options.max_handshakes_per_address;
-    if (per_address != 0) {
-        auto it = pending_per_address.find(address);
-        if (it != pending_per_address.end() && it->second >= per_address)
-            evict_oldest(&address, "from this address");
+// Unauthenticated connections must not take every descriptor nor every handshake slot, nor
+// may one address take them all; but a burst of genuine clients, all in their handshake at
+// once, must not be cut down either. So only a connection pending for `eviction_age` is ever
+// evicted: a genuine client authenticates in a round trip or two, an idle one ages.
+// An address over its own limit loses its oldest such connection. Over the overall limit the
+// oldest such connection goes; when all are younger, accepting waits (the kernel's backlog
+// holds the newcomers at no descriptor of ours) until one finishes or ages.
+bool gateway::impl::evict_oldest(const std::string* of, const char* which) {
+    auto old_enough = std::chrono::steady_clock::now() - eviction_age();
+    for (auto* c : pending) {
+        if (of && c->address != *of)
+            continue;
+        if (c->since > old_enough)
+            return false;  // the oldest is young: so are the others
+        // Keep it alive until drop() is done: closing may run its last handler.
+        auto keep = c->weak_from_this().lock();
+        c->drop(std::string("evicted: too many pending handshakes ") + which);
+        return true;
     }
-    if (max_pending != 0 && pending.size() >= max_pending)
-        evict_oldest(nullptr, "in all");
+    return false;
+}
+
+void gateway::impl::make_room_for(const std::string& address) {
+    const auto per_address = options.max_handshakes_per_address;
+    if (per_address == 0)
+        return;
+    auto it = pending_per_address.find(address);
+    if (it != pending_per_address.end() && it->second >= per_address)
+        evict_oldest(&address, "from this address");
 }
 
 gateway::gateway(gateway_options options) : impl_(std::make_unique<impl>()) {

@@ -1184,8 +1184,9 @@ TEST(RemoteCli, GatewayRaisesItsDescriptorLimit) {
     EXPECT_EQ(gw.wait(20s), 0);
 }
 
-// The per-address cap: a flood from 127.0.0.2 evicts only its own oldest connections; those of
-// 127.0.0.3 stay, and a real client is served meanwhile.
+// The per-address cap: a flood from 127.0.0.2 evicts only its own connections that have been
+// pending for a second (never younger ones, which could be genuine clients mid-handshake);
+// those of 127.0.0.3 stay, and a real client is served meanwhile.
 TEST(Remote, HandshakeFloodFromOneAddressEvictsOnlyItsOwn) {
     auto name = unique_pipe_name("peraddr");
     auto options = base_options({name});
@@ -1195,24 +1196,30 @@ TEST(Remote, HandshakeFloodFromOneAddressEvictsOnlyItsOwn) {
     running_gateway gw(options);
     auto port = std::to_string(gw.port());
     idle_connections others, flood;
-    for (int i = 0; i < 4; ++i) {
-        others.push_back(std::make_unique<idle_connection>(port, "127.0.0.3"));
-        ASSERT_TRUE(others.back()->ok());
-    }
-    ASSERT_TRUE(gw.wait_log("127.0.0.3:", 10s, 4)) << gw.log();
-    for (int i = 0; i < 20; ++i) {
-        flood.push_back(std::make_unique<idle_connection>(port, "127.0.0.2"));
-        ASSERT_TRUE(flood.back()->ok());
-    }
-    ASSERT_TRUE(gw.wait_log("evicted: too many pending handshakes from this address", 30s, 16))
+    auto open_from = [&](idle_connections& into, const char* source, int n) {
+        for (int i = 0; i < n; ++i) {
+            into.push_back(std::make_unique<idle_connection>(port, source));
+            ASSERT_TRUE(into.back()->ok());
+        }
+    };
+    open_from(others, "127.0.0.3", 4);
+    open_from(flood, "127.0.0.2", 4);
+    ASSERT_TRUE(gw.wait_log(": accepted", 10s, 8)) << gw.log();
+    // The eviction age is a second: these eight are older than that from here on.
+    std::this_thread::sleep_for(1100ms);
+    open_from(flood, "127.0.0.2", 8);
+    ASSERT_TRUE(gw.wait_log(": accepted", 30s, 16)) << gw.log();
+    ASSERT_TRUE(gw.wait_log("evicted: too many pending handshakes from this address", 30s, 4))
         << gw.log();
-    for (int i = 0; i < 16; ++i)
-        EXPECT_TRUE(flood[static_cast<std::size_t>(i)]->closed_by_gateway(10s)) << i;
-    for (int i = 16; i < 20; ++i)
-        EXPECT_FALSE(flood[static_cast<std::size_t>(i)]->closed_by_gateway()) << i;
+    // The four old ones went, one for each of the next four; the four after those found only
+    // young connections of their address and evicted nothing.
+    for (std::size_t i = 0; i < 4; ++i)
+        EXPECT_TRUE(flood[i]->closed_by_gateway(10s)) << i;
+    for (std::size_t i = 4; i < flood.size(); ++i)
+        EXPECT_FALSE(flood[i]->closed_by_gateway()) << i;
     for (auto& c : others)
         EXPECT_FALSE(c->closed_by_gateway());
-    EXPECT_EQ(count_of(gw.log(), "evicted"), 16) << gw.log();
+    EXPECT_EQ(count_of(gw.log(), "evicted"), 4) << gw.log();
 
     named_pipe_server server(name);
     auto client = remote_client(at_port(gw.port()), name, client_tls());
