@@ -39,13 +39,13 @@ struct gateway_options {
     std::chrono::milliseconds handshake_timeout{10'000};
     /// Limits on connections in their handshake (TLS and request, not yet authenticated), so
     /// that idle ones cannot hold every descriptor while a real client, which authenticates in
-    /// a round trip or two, still gets through. Only a connection pending for a second (or the
-    /// handshake timeout, if shorter) is ever evicted, so a burst of genuine clients is not cut
-    /// down. Over max_handshakes (lowered to half the descriptor limit when that is smaller)
-    /// the oldest such connection is evicted for a new one; when all are younger, accepting
-    /// waits (the kernel's backlog holds newcomers) until one finishes or ages. A new
-    /// connection from an address with max_handshakes_per_address pending evicts that
-    /// address's oldest such connection. 0: no limit.
+    /// a round trip or two, still gets through. With max_handshakes pending (lowered to half
+    /// the descriptor limit when that is smaller), a new connection is accepted only once one
+    /// is evicted: the oldest of the address with the most pending connections when it has
+    /// more than max_handshakes_per_address, else the oldest of all; and only a connection
+    /// pending for a second (or the handshake timeout, if shorter), so a burst of genuine
+    /// clients is never cut down. When none is that old, accepting waits (the kernel's backlog
+    /// holds the newcomers) until one authenticates or ages. 0: no limit.
     std::size_t max_handshakes = 256;
     std::size_t max_handshakes_per_address = 32;
     /// TCP keepalive and TCP_USER_TIMEOUT: a peer whose network vanished is dropped after

@@ -102,9 +102,9 @@ struct gateway::impl {
             options.log(line);
     }
 
-    void accept();
-    void make_room_for(const std::string& address);
-    bool evict_oldest(const std::string* of, const char* which);
+    void accept();     // accepts the next client when there is room for its handshake
+    void take_one();   // accepts the next client
+    bool make_room();  // evicts one pending connection if one is old enough
     // How long a connection must have been pending before a limit may evict it.
     std::chrono::milliseconds eviction_age() const {
         return std::min<std::chrono::milliseconds>(options.handshake_timeout,
@@ -348,15 +348,29 @@ struct gateway::impl::connection : std::enable_shared_from_this<connection> {
 };
 
 void gateway::impl::accept() {
-    if (max_pending != 0 && pending.size() >= max_pending && !evict_oldest(nullptr, "in all")) {
-        // Every pending connection is young: take no more until one finishes or ages.
-        accept_pause.expires_after(std::chrono::milliseconds(50));
-        accept_pause.async_wait([self = this](const std::error_code& e) {
-            if (!e && !self->stopping)
-                self->accept();
-        });
+    if (max_pending != 0 && pending.size() >= max_pending) {
+        // Full: nothing is evicted before a newcomer is actually waiting in the backlog.
+        acceptor.async_wait(
+            ::asio::socket_base::wait_read, [self = this](const std::error_code& ec) {
+                if (ec == ::asio::error::operation_aborted || self->stopping)
+                    return;
+                if (!ec && (self->pending.size() < self->max_pending || self->make_room())) {
+                    self->take_one();
+                    return;
+                }
+                // Every pending connection is young: take no one until one authenticates or ages.
+                self->accept_pause.expires_after(std::chrono::milliseconds(50));
+                self->accept_pause.async_wait([self](const std::error_code& e) {
+                    if (!e && !self->stopping)
+                        self->accept();
+                });
+            });
         return;
     }
+    take_one();
+}
+
+void gateway::impl::take_one() {
     acceptor.async_accept([self = this](const std::error_code& ec, ::asio::ip::tcp::socket socket) {
         if (ec == ::asio::error::operation_aborted || self->stopping)
             return;
@@ -369,7 +383,6 @@ void gateway::impl::accept() {
             std::error_code ignored;
             auto from = socket.remote_endpoint(ignored);
             std::string address = ignored ? "?" : from.address().to_string();
-            self->make_room_for(address);
             socket.non_blocking(true, ignored);
             set_dead_peer_timeout(socket.native_handle(), self->options.dead_peer_timeout);
             ssl_ptr ssl(SSL_new(self->ctx.get()));
@@ -398,35 +411,43 @@ void gateway::impl::accept() {
     });
 }
 
-// Unauthenticated connections must not take every descriptor nor every handshake slot, nor
-// may one address take them all; but a burst of genuine clients, all in their handshake at
-// once, must not be cut down either. So only a connection pending for `eviction_age` is ever
-// evicted: a genuine client authenticates in a round trip or two, an idle one ages.
-// An address over its own limit loses its oldest such connection. Over the overall limit the
-// oldest such connection goes; when all are younger, accepting waits (the kernel's backlog
-// holds the newcomers at no descriptor of ours) until one finishes or ages.
-bool gateway::impl::evict_oldest(const std::string* of, const char* which) {
+// Unauthenticated connections must not take every descriptor nor every handshake slot, nor may
+// one address take them all; but a burst of genuine clients must not be cut down either. So
+// nothing is evicted until the pool of pending handshakes is full, and then only a connection
+// pending for `eviction_age`: a genuine client authenticates in a round trip or two, an idle
+// one ages. The address with the most pending connections pays first when it is over its own
+// limit; when no connection is old enough, accepting waits (the kernel's backlog holds the
+// newcomers, at no descriptor of ours) until one authenticates or ages.
+bool gateway::impl::make_room() {
     auto old_enough = std::chrono::steady_clock::now() - eviction_age();
-    for (auto* c : pending) {
-        if (of && c->address != *of)
-            continue;
-        if (c->since > old_enough)
-            return false;  // the oldest is young: so are the others
-        // Keep it alive until drop() is done: closing may run its last handler.
-        auto keep = c->weak_from_this().lock();
-        c->drop(std::string("evicted: too many pending handshakes ") + which);
-        return true;
+    auto evict_oldest = [&](const std::string* of, const char* which) {
+        for (auto* c : pending) {
+            if (of && c->address != *of)
+                continue;
+            if (c->since > old_enough)
+                return false;  // the oldest is young: so are the others
+            // Keep it alive until drop() is done: closing may run its last handler.
+            auto keep = c->weak_from_this().lock();
+            c->drop(std::string("evicted: too many pending handshakes") + which);
+            return true;
+        }
+        return false;
+    };
+    const std::string* heaviest = nullptr;
+    std::size_t most = 0;
+    for (const auto& [address, count] : pending_per_address)
+        if (count > most) {
+            most = count;
+            heaviest = &address;
+        }
+    if (heaviest && options.max_handshakes_per_address != 0 &&
+        most > options.max_handshakes_per_address) {
+        std::string address = *heaviest;  // the map entry may go with the evicted connection
+        if (evict_oldest(&address,
+                         (" (" + address + " holds " + std::to_string(most) + ")").c_str()))
+            return true;
     }
-    return false;
-}
-
-void gateway::impl::make_room_for(const std::string& address) {
-    const auto per_address = options.max_handshakes_per_address;
-    if (per_address == 0)
-        return;
-    auto it = pending_per_address.find(address);
-    if (it != pending_per_address.end() && it->second >= per_address)
-        evict_oldest(&address, "from this address");
+    return evict_oldest(nullptr, "");
 }
 
 gateway::gateway(gateway_options options) : impl_(std::make_unique<impl>()) {

@@ -1184,13 +1184,14 @@ TEST(RemoteCli, GatewayRaisesItsDescriptorLimit) {
     EXPECT_EQ(gw.wait(20s), 0);
 }
 
-// The per-address cap: a flood from 127.0.0.2 evicts only its own connections that have been
-// pending for a second (never younger ones, which could be genuine clients mid-handshake);
-// those of 127.0.0.3 stay, and a real client is served meanwhile.
+// The per-address share: with the pool full, a flood from 127.0.0.2 evicts only its own
+// connections, and only those pending for a second (never younger ones, which could be genuine
+// clients mid-handshake); 127.0.0.3, under its share, keeps all of its, and a real client is
+// served meanwhile.
 TEST(Remote, HandshakeFloodFromOneAddressEvictsOnlyItsOwn) {
     auto name = unique_pipe_name("peraddr");
     auto options = base_options({name});
-    options.max_handshakes = 64;
+    options.max_handshakes = 12;
     options.max_handshakes_per_address = 4;
     options.handshake_timeout = 600s;
     running_gateway gw(options);
@@ -1203,16 +1204,15 @@ TEST(Remote, HandshakeFloodFromOneAddressEvictsOnlyItsOwn) {
         }
     };
     open_from(others, "127.0.0.3", 4);
-    open_from(flood, "127.0.0.2", 4);
-    ASSERT_TRUE(gw.wait_log(": accepted", 10s, 8)) << gw.log();
-    // The eviction age is a second: these eight are older than that from here on.
-    std::this_thread::sleep_for(1100ms);
     open_from(flood, "127.0.0.2", 8);
+    ASSERT_TRUE(gw.wait_log(": accepted", 10s, 12)) << gw.log();
+    // The pool is full; the eviction age is a second: these twelve are older than that from
+    // here on.
+    std::this_thread::sleep_for(1100ms);
+    open_from(flood, "127.0.0.2", 4);
     ASSERT_TRUE(gw.wait_log(": accepted", 30s, 16)) << gw.log();
-    ASSERT_TRUE(gw.wait_log("evicted: too many pending handshakes from this address", 30s, 4))
+    ASSERT_TRUE(gw.wait_log("evicted: too many pending handshakes (127.0.0.2 holds", 30s, 4))
         << gw.log();
-    // The four old ones went, one for each of the next four; the four after those found only
-    // young connections of their address and evicted nothing.
     for (std::size_t i = 0; i < 4; ++i)
         EXPECT_TRUE(flood[i]->closed_by_gateway(10s)) << i;
     for (std::size_t i = 4; i < flood.size(); ++i)
