@@ -5,10 +5,10 @@
 #include <cerrno>
 
 #include "asio/instance_pool.hpp"
+#include "core/pipe_state.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "core/pipe_state.hpp"
 #include "platform/posix/local_socket.hpp"
 #include "platform/posix/unique_fd.hpp"
 
@@ -104,7 +104,10 @@ void acceptor_impl::drain_wake() noexcept {
 }
 
 int acceptor_impl::try_accept(std::error_code& ec) noexcept {
-    for (;;) {
+    // Refused clients are taken a few at a time: a flood of them (another user's connect loop)
+    // must not keep the event loop from the admitted clients' I/O.
+    constexpr int max_refusals_per_call = 16;
+    for (int refused = 0;;) {
         npipe::detail::unique_fd fd(
             ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!fd) {
@@ -116,8 +119,13 @@ int acceptor_impl::try_accept(std::error_code& ec) noexcept {
         }
         // current_user_only and accept_peer: a refused client is closed before a byte moves
         // (it reads end of stream) and the next one is taken.
-        if (!npipe::detail::admit_peer(fd.get(), options))
+        if (!npipe::detail::admit_peer(fd.get(), options)) {
+            if (++refused == max_refusals_per_call) {
+                ec = std::make_error_code(std::errc::interrupted);
+                return -1;
+            }
             continue;
+        }
         npipe::detail::set_buffer_sizes(fd.get(), options.in_buffer_size, options.out_buffer_size);
         if (direction == pipe_direction::in)
             ::shutdown(fd.get(), SHUT_WR);

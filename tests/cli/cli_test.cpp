@@ -285,17 +285,24 @@ TEST_F(Cli, ServeOnceExitsWithCommandStatus) {
     }
 }
 
-TEST_F(Cli, ServeOnceReportsMissingCommand) {
-    auto name = unique_pipe_name("nocmd");
-    child server({cli(), "serve", name, "--once", "--", dir() + "/no-such-program"});
-    ASSERT_TRUE(wait_for_server(name, 10s)) << server.err();
-    auto client = run({cli(), "connect", name, "--timeout", "5000"}, {}, 10s);
-    EXPECT_NE(client.exit_code, -1);
-    auto code = server.wait(10s);
-    ASSERT_TRUE(code.has_value());
-    EXPECT_EQ(*code, 127) << server.err();
-    EXPECT_EQ(line_count(server.err()), 1) << server.err();
-    EXPECT_TRUE(contains(server.err(), "no-such-program")) << server.err();
+TEST_F(Cli, ServeRefusesMissingCommandBeforeListening) {
+    // A server that cannot run CMD must not take clients: it fails at once, as a shell would.
+    for (bool once : {true, false}) {
+        auto name = unique_pipe_name("nocmd");
+        std::vector<std::string> argv{cli(), "serve", name};
+        if (once)
+            argv.push_back("--once");
+        argv.insert(argv.end(), {"--", dir() + "/no-such-program"});
+        auto r = run(argv, {}, 10s);
+        EXPECT_EQ(r.exit_code, 127) << r.err;
+        EXPECT_EQ(line_count(r.err), 1) << r.err;
+        EXPECT_TRUE(contains(r.err, "no-such-program")) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(pipe_path(name)));
+    }
+    write_file(dir() + "/not-executable", "#!/bin/sh\n");
+    auto r =
+        run({cli(), "serve", unique_pipe_name("noexec"), "--", dir() + "/not-executable"}, {}, 10s);
+    EXPECT_EQ(r.exit_code, 126) << r.err;
 }
 
 TEST_F(Cli, ServeWithCommandServesClientsOneAfterAnother) {

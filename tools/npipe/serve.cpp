@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <iostream>
-#include <list>
-#include <mutex>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_server.hpp"
 #include "npipe/process.hpp"
+#include "npipe/session_supervisor.hpp"
 #include "relay.hpp"
 
 namespace npipe::cli {
@@ -66,62 +69,189 @@ std::chrono::milliseconds seconds_flag(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
 }
 
-// Ends `npipe serve` (plain or -- CMD) cleanly on SIGINT / SIGTERM: a thread waits for them
-// (blocked in every other thread), closes the server, which aborts its wait or relay, and stops
-// the children. The
-// destructor stops the thread on every way out of the serve loop, exceptions included.
+// The signals that stop every serve variant (and remove its socket).
+sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+        sigaddset(&set, sig);
+    return set;
+}
+
+// Ends `npipe serve` (plain or -- CMD) cleanly on SIGINT / SIGTERM / SIGHUP: a thread waits for
+// them (blocked in every other thread), closes the server, which aborts its wait or relay, and
+// stops the sessions (SIGTERM, SIGKILL after the grace period); a second signal kills them at
+// once. The destructor stops the thread on every way out of the serve loop, exceptions included.
 class stop_watcher {
   public:
-    explicit stop_watcher(named_pipe_server& server) : server_(server) {
+    stop_watcher(named_pipe_server& server, session_supervisor* sessions)
+        : server_(server), sessions_(sessions) {
         block_signals();
         thread_ = std::thread([this] {
-            sigset_t stop = signals();
-            int sig = 0;
-            sigwait(&stop, &sig);
-            stopping_ = true;
-            server_.close();
-            std::lock_guard lock(mutex_);
-            for (auto* c : children_)
-                c->kill(SIGTERM);
+            sigset_t stop = stop_signals();
+            for (;;) {
+                int sig = 0;
+                sigwait(&stop, &sig);
+                if (quitting_)
+                    return;
+                if (signal_.exchange(sig) != 0) {
+                    if (sessions_)
+                        sessions_->kill_all();
+                    continue;
+                }
+                server_.close();
+                if (sessions_)
+                    sessions_->stop();
+            }
         });
     }
     ~stop_watcher() {
-        if (!stopping_)
-            pthread_kill(thread_.native_handle(), SIGTERM);
+        quitting_ = true;
+        pthread_kill(thread_.native_handle(), SIGTERM);
         thread_.join();
     }
-    bool stopping() const { return stopping_; }
-    /// Blocks SIGINT, SIGTERM and SIGCHLD in this thread (and the threads it starts later).
+    /// The signal that stopped us (0 while none has).
+    int signal() const { return signal_; }
+    bool stopping() const { return signal_ != 0; }
+    /// Blocks the stop signals in this thread (and the threads it starts later).
     static void block_signals() {
-        sigset_t set = signals();
-        sigaddset(&set, SIGCHLD);  // only the serve loop waits for it, with sigtimedwait
+        sigset_t set = stop_signals();
         pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    }
-    void track(child_process* c) {
-        std::lock_guard lock(mutex_);
-        children_.insert(c);
-        if (stopping_)
-            c->kill(SIGTERM);
-    }
-    void untrack(child_process* c) {
-        std::lock_guard lock(mutex_);
-        children_.erase(c);
     }
 
   private:
-    static sigset_t signals() {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        return set;
-    }
     named_pipe_server& server_;
-    std::atomic<bool> stopping_{false};
-    std::mutex mutex_;
-    std::set<child_process*> children_;
+    session_supervisor* sessions_;
+    std::atomic<int> signal_{0};
+    std::atomic<bool> quitting_{false};
     std::thread thread_;
 };
+
+// Tells a client whose command could not start, on the connection itself, so that it does not
+// take the end of the stream for a command that had nothing to say. Never blocks: a client that
+// reads nothing just misses the line. The reason stays in the server's log.
+void tell_client_start_failed(int connection) {
+    static constexpr char line[] = "npipe: the server could not start its command\n";
+    [[maybe_unused]] auto n =
+        ::send(connection, line, sizeof line - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// Logs refused clients without letting a connect loop flood the log: the first refusal at
+// once, then at most one line a second, which counts the refusals it stands for.
+class refusal_log {
+  public:
+    explicit refusal_log(std::string name) : name_(std::move(name)) {}
+    ~refusal_log() {
+        if (held_ > 0)
+            std::cerr << "npipe: pipe '" << name_ << "': refused " << held_ << " more client"
+                      << (held_ == 1 ? "" : "s") << '\n';
+    }
+    refusal_log(const refusal_log&) = delete;
+    refusal_log& operator=(const refusal_log&) = delete;
+
+    void refused(const peer_credentials& peer) {
+        auto now = std::chrono::steady_clock::now();
+        if (last_line_ && now - *last_line_ < std::chrono::seconds(1)) {
+            ++held_;
+            return;
+        }
+        std::cerr << "npipe: pipe '" << name_ << "': refused a client (uid " << peer.uid << ", gid "
+                  << peer.gid << ", pid " << peer.pid << ")";
+        if (held_ > 0)
+            std::cerr << " and " << held_ << " more since the last line";
+        std::cerr << '\n';
+        held_ = 0;
+        last_line_ = now;
+    }
+
+  private:
+    std::string name_;
+    std::optional<std::chrono::steady_clock::time_point> last_line_;
+    std::uint64_t held_ = 0;
+};
+
+// A duration flag such as --kill-grace: seconds, or a number with ms, s or m.
+std::chrono::milliseconds parse_grace(const std::string& flag, const std::string& text) {
+    std::size_t used = 0;
+    double value = -1;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : 0;
+    if (used == 0 || scale == 0 || !(value >= 0) || value * scale > 1e12)
+        throw CLI::ValidationError(
+            flag, "expected a duration such as 500ms, 5s or 1m, got '" + text + "'");
+    return std::chrono::milliseconds(static_cast<std::int64_t>(value * scale + 0.5));
+}
+
+// `serve NAME -- CMD`: CMD for every client, at most `instances` at once, until a stop signal
+// (or, with --once, the first client's CMD ends).
+void serve_command(const std::string& name, const std::vector<std::string>& command, bool once,
+                   int instances, const pipe_options& options, const relay_options& limits,
+                   std::chrono::milliseconds kill_grace) {
+    std::optional<exit_status> last;
+    supervisor_options so;
+    so.kill_grace = kill_grace;
+    so.on_end = [&last](const session_end& end) { last = end.status; };
+    // Before the socket exists: a server that cannot run CMD must not take clients.
+    std::optional<session_supervisor> sessions;
+    try {
+        sessions.emplace(command, std::move(so));
+    } catch (const pipe_error& e) {
+        throw exit_request{e.code() == std::errc::no_such_file_or_directory ? 127 : 126, e.what()};
+    }
+    named_pipe_server server(name, pipe_direction::in_out, instances, options);
+    stop_watcher watcher(server, &*sessions);
+    const std::size_t limit = instances == max_allowed_server_instances
+                                  ? std::numeric_limits<std::size_t>::max()
+                                  : static_cast<std::size_t>(instances);
+    int result = 0;
+    // Full: the next client waits in the backlog until a session ends.
+    while (sessions->wait_for_room(limit)) {
+        std::error_code ec;
+        server.wait_for_connection(ec);
+        if (ec == errc::operation_aborted)
+            break;
+        if (ec)
+            throw pipe_error(ec, name, "wait for connection");
+        // CMD owns the connection: the timeouts become the socket's own (shared with the
+        // child's descriptor), so CMD's blocking reads and writes fail after them.
+        if (limits.idle_timeout.count() > 0) {
+            auto tv = to_timeval(limits.idle_timeout);
+            ::setsockopt(server.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        }
+        if (limits.write_timeout.count() > 0) {
+            auto tv = to_timeval(limits.write_timeout);
+            ::setsockopt(server.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        }
+        std::error_code start_ec;
+        sessions->start(server.native_handle(), start_ec);
+        if (start_ec && start_ec != errc::operation_aborted) {
+            // This client alone fails; the sessions running and the server go on.
+            std::cerr << "npipe: pipe '" << name << "': could not start '" << sessions->program()
+                      << "' for a client: " << start_ec.message() << '\n';
+            tell_client_start_failed(server.native_handle());
+        }
+        server.disconnect();  // closes our copy only: the child keeps the connection
+        if (once) {
+            if (start_ec) {
+                result = start_ec == std::errc::no_such_file_or_directory ? 127 : 126;
+                break;
+            }
+            sessions->wait_all();
+            result = last ? last->shell_code() : 0;
+            break;
+        }
+    }
+    sessions->wait_all();  // after a stop signal: SIGTERM, then SIGKILL after the grace period
+    if (watcher.stopping() && (once || result == 0))
+        result = once ? 128 + watcher.signal() : 0;
+    if (result)
+        throw exit_request{result, ""};
+}
 
 }  // namespace
 
@@ -139,6 +269,7 @@ void add_serve_command(CLI::App& app) {
     static bool echo = false;
     static bool message = false;
     static std::vector<std::string> command;
+    static std::string kill_grace_text = "5s";
     auto* cmd = app.add_subcommand(
         "serve",
         "Serve a pipe: with no CMD, accept one client and copy stdin/stdout to it (like nc -l); "
@@ -177,9 +308,14 @@ void add_serve_command(CLI::App& app) {
     cmd->add_flag("--message", message,
                   "With --echo: a message-mode pipe, each message echoed whole")
         ->needs(echo_flag);
+    cmd->add_option("--kill-grace", kill_grace_text,
+                    "With CMD: on SIGINT/SIGTERM/SIGHUP, how long the running commands get "
+                    "after SIGTERM before SIGKILL (500ms, 5s, 1m; a bare number is seconds)")
+        ->capture_default_str();
     cmd->add_option("CMD", command, "Command to run for each client (after --)");
     cmd->callback([cmd] {
         int instances = parse_instances(instances_text);
+        auto kill_grace = parse_grace("--kill-grace", kill_grace_text);
         pipe_options options;
         options.current_user_only = current_user_only;
         if (!mode_text.empty())
@@ -193,11 +329,11 @@ void add_serve_command(CLI::App& app) {
         for (auto& g : allow_gids_text)
             allow_gids.insert(parse_id("--allow-gid", g, group_id));
         if (!allow_uids.empty() || !allow_gids.empty()) {
-            options.accept_peer = [allow_uids, allow_gids](const peer_credentials& peer) {
+            auto log = std::make_shared<refusal_log>(name);
+            options.accept_peer = [allow_uids, allow_gids, log](const peer_credentials& peer) {
                 if (allow_uids.count(peer.uid) || allow_gids.count(peer.gid))
                     return true;
-                std::cerr << "npipe: refused a client (uid " << peer.uid << ", gid " << peer.gid
-                          << ", pid " << peer.pid << ")\n";
+                log->refused(peer);
                 return false;
             };
         }
@@ -211,7 +347,7 @@ void add_serve_command(CLI::App& app) {
         if (echo) {
             if (!command.empty())
                 throw CLI::ValidationError("--echo", "echoes by itself: give no CMD");
-            // Before block_signals(): the echo server takes SIGINT / SIGTERM with a signal_set.
+            // Before block_signals(): the echo server takes the stop signals with a signal_set.
             bool instances_given = cmd->get_option("--max-instances")->count() > 0;
             run_echo_server(name, message,
                             instances_given ? instances : max_allowed_server_instances, options,
@@ -219,87 +355,27 @@ void add_serve_command(CLI::App& app) {
             return;
         }
         stop_watcher::block_signals();
-        named_pipe_server server(name, pipe_direction::in_out, instances, options);
-        // SIGINT / SIGTERM close the server: the wait or the relay ends, clients read end of
-        // stream, and the socket file is removed as the server is destroyed.
-        stop_watcher watcher(server);
-
         if (command.empty()) {
+            named_pipe_server server(name, pipe_direction::in_out, instances, options);
+            // A stop signal closes the server: the wait or the relay ends, the client reads end
+            // of stream, and the socket file is removed as the server is destroyed.
+            stop_watcher watcher(server, nullptr);
             std::error_code ec;
             server.wait_for_connection(ec);
-            if (ec == errc::operation_aborted)
-                return;
-            if (ec)
+            if (ec && ec != errc::operation_aborted)
                 throw pipe_error(ec, name, "wait for connection");
-            auto outcome = relay(server, 0, 1, limits, nullptr);
-            if (outcome.status && !watcher.stopping())
-                throw exit_request{outcome.status, ""};
+            if (!ec) {
+                auto outcome = relay(server, 0, 1, limits, nullptr);
+                if (outcome.status && !watcher.stopping())
+                    throw exit_request{outcome.status, ""};
+            }
+            // Interrupted: what we copied may be short, so say so as a shell would (130 for
+            // Ctrl-C), and never 0 (`npipe serve x > f && use f`).
+            if (watcher.stopping())
+                throw exit_request{128 + watcher.signal(), ""};
             return;
         }
-
-        std::list<child_process> children;
-        // Reaps the children that have ended; with `block`, first waits for one to end.
-        auto reap = [&](bool block) {
-            for (;;) {
-                for (auto it = children.begin(); it != children.end();) {
-                    if (it->try_wait()) {
-                        watcher.untrack(&*it);
-                        it = children.erase(it);
-                        block = false;
-                    } else {
-                        ++it;
-                    }
-                }
-                if (!block || children.empty())
-                    return;
-                sigset_t child_set;
-                sigemptyset(&child_set);
-                sigaddset(&child_set, SIGCHLD);
-                timespec tick{1, 0};  // a SIGCHLD may have been consumed by an earlier pass
-                sigtimedwait(&child_set, nullptr, &tick);
-            }
-        };
-
-        int result = 0;
-        while (!watcher.stopping()) {
-            reap(false);
-            if (instances != max_allowed_server_instances &&
-                children.size() >= static_cast<std::size_t>(instances)) {
-                reap(true);  // full: the next client waits in the backlog until one finishes
-                continue;
-            }
-            std::error_code ec;
-            server.wait_for_connection(ec);
-            if (ec == errc::operation_aborted)
-                break;
-            if (ec)
-                throw pipe_error(ec, name, "wait for connection");
-            // CMD owns the connection: the timeouts become the socket's own (shared with the
-            // child's descriptor), so CMD's blocking reads and writes fail after them.
-            if (limits.idle_timeout.count() > 0) {
-                auto tv = to_timeval(limits.idle_timeout);
-                ::setsockopt(server.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            }
-            if (limits.write_timeout.count() > 0) {
-                auto tv = to_timeval(limits.write_timeout);
-                ::setsockopt(server.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-            }
-            process_options io;
-            io.stdin_fd = io.stdout_fd = server.native_handle();
-            auto& child = children.emplace_back(spawn_command(command, io));
-            watcher.track(&child);
-            server.disconnect();  // closes our copy only: the child keeps the connection
-            if (once) {
-                result = child.wait().shell_code();
-                break;
-            }
-        }
-        for (auto& child : children) {
-            child.wait();
-            watcher.untrack(&child);
-        }
-        if (result)
-            throw exit_request{result, ""};
+        serve_command(name, command, once, instances, options, limits, kill_grace);
     });
 }
 

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "npipe/asio/deadline_list.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
 #include "npipe/asio/pipe_stream.hpp"
 #include "npipe/errors.hpp"
@@ -73,8 +74,6 @@ rlim_t raise_fd_limit(int max_instances) {
     return wanted - reserved_fds;
 }
 
-using clock = std::chrono::steady_clock;
-
 // Says on stderr why a client was dropped, naming it by its credentials.
 void report_drop(npipe::asio::pipe_stream& pipe, const std::string& why) {
     std::cerr << "npipe: pipe '" << pipe.pipe_name() << "': dropped a client";
@@ -90,97 +89,20 @@ std::string milliseconds_text(std::chrono::milliseconds ms) {
     return std::to_string(ms.count()) + " ms";
 }
 
-class deadline_list;
-
-// A connection's place in at most one deadline_list: four pointers and a time in its coroutine.
-struct deadline_entry {
-    explicit deadline_entry(npipe::asio::pipe_stream& p) : pipe(&p) {}
-    ~deadline_entry();
-    deadline_entry(const deadline_entry&) = delete;
-    deadline_entry& operator=(const deadline_entry&) = delete;
-
+// A connection's place in the deadline lists: the library's entry plus the pipe to close.
+struct client_entry : npipe::asio::deadline_entry {
+    explicit client_entry(npipe::asio::pipe_stream& p) : pipe(&p) {}
     npipe::asio::pipe_stream* pipe;
-    deadline_list* owner = nullptr;
-    deadline_entry* prev = nullptr;
-    deadline_entry* next = nullptr;
-    clock::time_point deadline;
 };
 
-// The connections waiting under one timeout (idle, or a write without progress), oldest
-// deadline first. Every entry gets the same timeout, so moving a connection that made progress
-// to the back keeps the list sorted: one timer serves 10,000 clients, each event costs O(1), and
-// a connection carries no timer of its own (whose pending wait would allocate per client).
-class deadline_list {
-  public:
-    deadline_list(const ::asio::any_io_executor& ex, std::chrono::milliseconds timeout,
-                  std::string why)
-        : timer_(ex), timeout_(timeout), why_(std::move(why)) {}
-    // Detaches whatever is left, so coroutine frames destroyed after us (by the io_context's
-    // destructor) do not touch the list.
-    ~deadline_list() {
-        while (head_)
-            unlink(*head_);
-    }
-    deadline_list(const deadline_list&) = delete;
-    deadline_list& operator=(const deadline_list&) = delete;
-
-    /// (Re)starts `e`'s timeout here from now, taking it out of any list it was in. With no
-    /// timeout it is only taken out.
-    void watch(deadline_entry& e) {
-        if (e.owner)
-            e.owner->unlink(e);
-        if (timeout_.count() <= 0)
-            return;
-        e.deadline = clock::now() + timeout_;
-        e.owner = this;
-        e.prev = tail_;
-        e.next = nullptr;
-        (tail_ ? tail_->next : head_) = &e;
-        tail_ = &e;
-        if (!armed_)
-            arm();
-    }
-
-    void unlink(deadline_entry& e) {
-        (e.prev ? e.prev->next : head_) = e.next;
-        (e.next ? e.next->prev : tail_) = e.prev;
-        e.prev = e.next = nullptr;
-        e.owner = nullptr;
-    }
-
-  private:
-    // The timer may fire for a head that has since moved back; it then waits for the new head.
-    void arm() {
-        armed_ = true;
-        timer_.expires_at(head_->deadline);
-        timer_.async_wait([this](std::error_code ec) {
-            armed_ = false;
-            if (ec)
-                return;  // the list is going away
-            auto now = clock::now();
-            while (head_ && head_->deadline <= now) {
-                deadline_entry& e = *head_;
-                unlink(e);
-                report_drop(*e.pipe, why_);
-                // Its pending operation completes with operation_aborted and the coroutine ends.
-                e.pipe->close();
-            }
-            if (head_)
-                arm();
-        });
-    }
-
-    ::asio::steady_timer timer_;
-    std::chrono::milliseconds timeout_;
-    std::string why_;
-    deadline_entry* head_ = nullptr;
-    deadline_entry* tail_ = nullptr;
-    bool armed_ = false;
-};
-
-deadline_entry::~deadline_entry() {
-    if (owner)
-        owner->unlink(*this);
+// A list that drops (closes, saying why) the clients whose timeout expires: the pending
+// operation completes with operation_aborted and the client's coroutine ends.
+npipe::asio::deadline_list::expiry_handler drop_with(std::string why) {
+    return [why = std::move(why)](npipe::asio::deadline_entry& e) {
+        auto& client = static_cast<client_entry&>(e);
+        report_drop(*client.pipe, why);
+        client.pipe->close();
+    };
 }
 
 // The two states a connection waits in: for its peer's next bytes (idle timeout), and for its
@@ -190,18 +112,19 @@ struct echo_limits {
     echo_limits(const ::asio::any_io_executor& ex, const relay_options& limits,
                 std::size_t max_message)
         : max_message_size(max_message),
-          reading(
-              ex, limits.idle_timeout,
-              "nothing received for " + milliseconds_text(limits.idle_timeout) + " (idle timeout)"),
-          writing(ex, write_limit(limits),
-                  write_is_idle(limits)
-                      ? "nothing moved for " + milliseconds_text(limits.idle_timeout) +
-                            " (idle timeout)"
-                      : "read nothing of our echo for " + milliseconds_text(limits.write_timeout) +
-                            " (write timeout)") {}
+          reading(ex, limits.idle_timeout,
+                  drop_with("nothing received for " + milliseconds_text(limits.idle_timeout) +
+                            " (idle timeout)")),
+          writing(
+              ex, write_limit(limits),
+              drop_with(write_is_idle(limits)
+                            ? "nothing moved for " + milliseconds_text(limits.idle_timeout) +
+                                  " (idle timeout)"
+                            : "read nothing of our echo for " +
+                                  milliseconds_text(limits.write_timeout) + " (write timeout)")) {}
     std::size_t max_message_size;
-    deadline_list reading;
-    deadline_list writing;
+    npipe::asio::deadline_list reading;
+    npipe::asio::deadline_list writing;
 
   private:
     static bool write_is_idle(const relay_options& l) {
@@ -237,7 +160,7 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
 }
 
 ::asio::awaitable<void> echo_bytes(npipe::asio::pipe_stream pipe, echo_limits& limits) {
-    deadline_entry entry(pipe);
+    client_entry entry(pipe);
     for (;;) {
         // Wait with no buffer; take one only for the bytes that are there.
         limits.reading.watch(entry);
@@ -265,7 +188,7 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
 }
 
 ::asio::awaitable<void> echo_messages(npipe::asio::pipe_stream pipe, echo_limits& limits) {
-    deadline_entry entry(pipe);
+    client_entry entry(pipe);
     std::vector<char> message;
     for (;;) {
         // The idle timeout runs until a whole message is in: a peer that trickles one (or
@@ -328,7 +251,7 @@ void run_echo_server(const std::string& name, bool message, int max_instances,
     npipe::asio::named_pipe_acceptor acceptor(
         io, name, pipe_direction::in_out, max_instances,
         message ? transmission_mode::message : transmission_mode::byte, options);
-    ::asio::signal_set signals(io, SIGINT, SIGTERM);
+    ::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     signals.async_wait([&](std::error_code ec, int) {
         if (ec)
             return;

@@ -77,6 +77,12 @@ struct accept_op {
         }
         std::error_code ec;
         int fd = impl->try_accept(ec);
+        if (fd < 0 && ec == std::errc::interrupted) {
+            // Many refused clients in a row: go on after the handlers already queued have run.
+            at = phase::waiting_client;
+            auto ex = impl->listener.get_executor();  // before `self` (and `impl`) move
+            return ::asio::post(ex, [s = std::move(self)]() mutable { s(std::error_code{}); });
+        }
         if (fd < 0 && would_block(ec)) {
             at = phase::waiting_client;
             impl->listener.async_wait(::asio::socket_base::wait_read, std::move(self));

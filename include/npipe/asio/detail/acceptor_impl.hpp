@@ -44,7 +44,8 @@ struct acceptor_impl {
 
     /// Accepts one queued client (non-blocking), applying current_user_only (a refused client
     /// is dropped and the next one taken), the buffer sizes and the direction. Returns the
-    /// descriptor, or -1 with ec set (EAGAIN when nobody is queued).
+    /// descriptor, or -1 with ec set (EAGAIN when nobody is queued; std::errc::interrupted
+    /// after a bounded number of refusals: call again after other handlers have had a turn).
     int try_accept(std::error_code& ec) noexcept;
 
     /// Builds the state of an accepted pipe on `ex`, handing it the slot taken for it.
