@@ -1,5 +1,5 @@
 // `npipe serve NAME --echo [--message]`: an asynchronous echo server on one thread (npipe::asio).
-// Every client's bytes, or messages, go straight back to it, until SIGINT or SIGTERM.
+// Every client's bytes, or messages, go straight back to it, until SIGINT, SIGTERM or SIGHUP.
 //
 // Built to hold many thousands of idle clients: no thread per client, and no buffer either while
 // a client is quiet. A byte pipe waits for readability with no buffer, then reads what is there
@@ -9,7 +9,8 @@
 // Clients cannot hold the server hostage: --idle-timeout drops one that sends nothing,
 // --write-timeout one that stops taking its echo, and a message client that breaks the framing
 // or sends an oversize message is dropped at once; each with its reason on stderr. The others
-// go on being served.
+// go on being served. The messages held at once share a memory budget (twice the largest
+// message): clients that send big messages and never read cost the server that much at most.
 #include <sys/resource.h>
 
 #include <asio/co_spawn.hpp>
@@ -23,8 +24,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -105,6 +108,166 @@ npipe::asio::deadline_list::expiry_handler drop_with(std::string why) {
     };
 }
 
+// The message bytes all clients of a message-mode echo server hold at once: a message being
+// received, or waiting for its client to take the echo. Every client's buffer is charged here
+// (by capacity, as allocated); a charge that would exceed the budget drops the largest holder,
+// so clients that send big messages and never read cost the server at most the budget, however
+// many they are. A client whose own buffer is the largest is the one dropped.
+class message_budget {
+  public:
+    // A client's share: lives in its coroutine, linked here while it holds bytes.
+    struct holder {
+        holder(message_budget& b, npipe::asio::pipe_stream& p) : budget(b), pipe(&p) {}
+        ~holder() {
+            if (bytes > 0)  // never after the budget is gone: it zeroes what it leaves
+                budget.release(*this);
+        }
+        holder(const holder&) = delete;
+        holder& operator=(const holder&) = delete;
+
+        message_budget& budget;
+        npipe::asio::pipe_stream* pipe;
+        std::size_t bytes = 0;
+        bool dropped = false;  // the budget dropped this client (it no longer counts)
+        holder* prev = nullptr;
+        holder* next = nullptr;
+    };
+
+    explicit message_budget(std::size_t limit) : limit_(limit) {}
+    // Client coroutines may be destroyed after the budget (with the io_context): detach them.
+    ~message_budget() {
+        while (head_) {
+            head_->bytes = 0;
+            unlink(*head_);
+        }
+    }
+
+    std::size_t limit() const noexcept { return limit_; }
+
+    // Charges `n` more bytes to `h`; false when `h` must give up its message instead.
+    bool charge(holder& h, std::size_t n) {
+        if (h.dropped)
+            return false;
+        while (used_ + n > limit_) {
+            holder* largest = nullptr;
+            for (holder* o = head_; o; o = o->next) {
+                if (o != &h && (!largest || o->bytes > largest->bytes))
+                    largest = o;
+            }
+            if (!largest || largest->bytes <= h.bytes + n) {
+                drop(h);
+                return false;
+            }
+            drop(*largest);
+            // Its pending operation completes with operation_aborted; its coroutine then frees
+            // the buffer.
+            largest->pipe->close();
+        }
+        if (h.bytes == 0)
+            link(h);
+        h.bytes += n;
+        used_ += n;
+        return true;
+    }
+
+    // Gives back `n` of the bytes charged to `h` (a block it has freed).
+    void give_back(holder& h, std::size_t n) noexcept {
+        if (h.dropped || n == 0)
+            return;
+        n = std::min(n, h.bytes);
+        h.bytes -= n;
+        used_ -= n;
+        if (h.bytes == 0)
+            unlink(h);
+    }
+
+    // Gives back everything `h` holds (its buffer has been freed).
+    void release(holder& h) noexcept {
+        if (h.bytes > 0 && !h.dropped) {
+            used_ -= h.bytes;
+            unlink(h);
+        }
+        h.bytes = 0;
+    }
+
+  private:
+    void drop(holder& h) {
+        report_drop(*h.pipe, "holding " + std::to_string(h.bytes) +
+                                 " bytes of messages, the most of the server's " +
+                                 std::to_string(limit_) + "-byte message memory budget");
+        if (h.bytes > 0) {
+            used_ -= h.bytes;
+            unlink(h);
+        }
+        h.dropped = true;
+    }
+    void link(holder& h) noexcept {
+        h.prev = nullptr;
+        h.next = head_;
+        if (head_)
+            head_->prev = &h;
+        head_ = &h;
+    }
+    void unlink(holder& h) noexcept {
+        (h.prev ? h.prev->next : head_) = h.next;
+        if (h.next)
+            h.next->prev = h.prev;
+        h.prev = h.next = nullptr;
+    }
+
+    std::size_t limit_;
+    std::size_t used_ = 0;
+    holder* head_ = nullptr;
+};
+
+// A DynamicBuffer_v2 over a client's message vector that charges every allocation to the
+// message budget (growth fails, and the message is given up, when the budget says no).
+class budgeted_buffer {
+  public:
+    using const_buffers_type = ::asio::const_buffer;
+    using mutable_buffers_type = ::asio::mutable_buffer;
+
+    budgeted_buffer(std::vector<char>& v, message_budget::holder& h, std::size_t max_size)
+        : v_(&v), holder_(&h), max_size_(max_size) {}
+
+    std::size_t size() const noexcept { return v_->size(); }
+    std::size_t max_size() const noexcept { return max_size_; }
+    std::size_t capacity() const noexcept { return v_->capacity(); }
+    const_buffers_type data(std::size_t pos, std::size_t n) const noexcept {
+        pos = std::min(pos, v_->size());
+        return ::asio::const_buffer(v_->data() + pos, std::min(n, v_->size() - pos));
+    }
+    mutable_buffers_type data(std::size_t pos, std::size_t n) noexcept {
+        pos = std::min(pos, v_->size());
+        return ::asio::mutable_buffer(v_->data() + pos, std::min(n, v_->size() - pos));
+    }
+    void grow(std::size_t n) {
+        std::size_t need = v_->size() + n;
+        if (need > max_size_)
+            throw std::length_error("message too large");
+        if (need > v_->capacity()) {
+            // The old block lives on while it is copied into the new one: charge both, then
+            // give the old one back.
+            std::size_t old = v_->capacity();
+            std::size_t cap = std::min(std::max(need, old * 2), max_size_);
+            if (!holder_->budget.charge(*holder_, cap))
+                throw std::length_error("over the message memory budget");
+            v_->reserve(cap);
+            holder_->budget.give_back(*holder_, old);
+        }
+        v_->resize(need);
+    }
+    void shrink(std::size_t n) noexcept { v_->resize(v_->size() - std::min(n, v_->size())); }
+    void consume(std::size_t n) {
+        v_->erase(v_->begin(), v_->begin() + static_cast<std::ptrdiff_t>(std::min(n, v_->size())));
+    }
+
+  private:
+    std::vector<char>* v_;
+    message_budget::holder* holder_;
+    std::size_t max_size_;
+};
+
 // The two states a connection waits in: for its peer's next bytes (idle timeout), and for its
 // peer to take our echo (write timeout, or the idle timeout when it is shorter or alone: no
 // byte moves either way then).
@@ -123,6 +286,9 @@ struct echo_limits {
                             : "read nothing of our echo for " +
                                   milliseconds_text(limits.write_timeout) + " (write timeout)")) {}
     std::size_t max_message_size;
+    // Room for two messages of the largest size in flight: a client sending one whole while
+    // another takes its echo.
+    message_budget budget{2 * max_message_size};
     npipe::asio::deadline_list reading;
     npipe::asio::deadline_list writing;
 
@@ -190,12 +356,15 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
 ::asio::awaitable<void> echo_messages(npipe::asio::pipe_stream pipe, echo_limits& limits) {
     client_entry entry(pipe);
     std::vector<char> message;
+    message_budget::holder share(limits.budget, pipe);
     for (;;) {
         // The idle timeout runs until a whole message is in: a peer that trickles one (or
         // claims a length it never sends) is dropped like a silent one.
         limits.reading.watch(entry);
-        auto [read_ec, n] =
-            co_await pipe.async_read_message(::asio::dynamic_buffer(message), as_tuple);
+        auto [read_ec, n] = co_await pipe.async_read_message(
+            budgeted_buffer(message, share, limits.max_message_size), as_tuple);
+        if (share.dropped)
+            co_return;  // the budget said why
         if (read_ec)
             co_return report_read_error(pipe, read_ec, limits);
         limits.writing.watch(entry);
@@ -205,6 +374,7 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
             co_return report_write_error(pipe, write_ec);
         message.clear();
         message.shrink_to_fit();  // an idle client keeps no buffer
+        limits.budget.release(share);
     }
 }
 
