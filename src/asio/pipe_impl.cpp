@@ -8,11 +8,11 @@
 #include <utility>
 
 #include "asio/instance_pool.hpp"
+#include "core/pipe_state.hpp"
 #include "framing/frame.hpp"
 #include "framing/frame_decoder.hpp"
 #include "npipe/asio/pipe_stream.hpp"
 #include "npipe/errors.hpp"
-#include "core/pipe_state.hpp"
 #include "platform/posix/local_socket.hpp"
 #include "platform/posix/unique_fd.hpp"
 
@@ -190,6 +190,8 @@ io_step pipe_impl::read_message(payload_sink& sink, read_kind kind, read_progres
     }
     const bool stop_at_end = kind != read_kind::bytes;
     const bool whole = kind == read_kind::whole_message;
+    constexpr int max_receives_per_turn = 16;  // 1 MiB of records
+    int receives = 0;
     std::span<const std::byte> input(m.held.get() + m.held_begin, m.held_end - m.held_begin);
     bool in_scratch = false;
 
@@ -281,6 +283,10 @@ io_step pipe_impl::read_message(payload_sink& sink, read_kind kind, read_progres
         if (p.n > 0 &&
             (kind == read_kind::bytes || (kind == read_kind::message_part && sink.room() == 0)))
             return leave(io_step::done);
+        // A message may cost a turn only so much: a peer streaming frames that never finish a
+        // message (empty continuation frames, say) must not keep other pipes from their turn.
+        if (++receives > max_receives_per_turn)
+            return leave(io_step::yield);
         m.release_held();
         auto buffer = scratch();
         std::error_code rec;

@@ -60,7 +60,10 @@ frame_decoder::result frame_decoder::next(std::span<const std::byte> input,
         frame_final_ = (value & frame_more_flag) == 0;
         in_frame_ = true;
         if (!discarding_) {
-            message_size_ += frame_left_;
+            // An empty frame that does not end the message carries nothing, yet costs a header
+            // to decode: it counts as its header's size, so a stream of them ends as an
+            // oversize message instead of running for ever. (npipe never sends one.)
+            message_size_ += frame_left_ == 0 && !frame_final_ ? frame_header_size : frame_left_;
             if (message_size_ > max_message_size_) {
                 discarding_ = true;
                 in_message_ = false;

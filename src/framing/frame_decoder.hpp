@@ -27,7 +27,8 @@ class frame_decoder {
         std::span<const std::byte> payload{};  ///< event::payload only; points into the input
     };
 
-    /// Messages whose payloads total more than max_message_size bytes are reported with
+    /// Messages whose payloads total more than max_message_size bytes (an empty frame that is
+    /// not the message's last counts as 4, its header) are reported with
     /// event::message_too_large (once, as soon as a header pushes the total over) and their
     /// remaining bytes are consumed silently; the next message decodes normally.
     explicit frame_decoder(std::size_t max_message_size) noexcept

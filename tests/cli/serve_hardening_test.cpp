@@ -287,6 +287,60 @@ TEST_F(ServeHardening, MessageEchoMemoryStaysWithinItsBudgetWhenClientsNeverRead
     EXPECT_EQ(server.wait(20s), 0) << server.err();
 }
 
+// ---- Empty frames (#16 item 11) ----
+
+// Connects a raw SOCK_SEQPACKET socket to a message pipe's path; -1 on failure.
+int raw_message_client(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+TEST_F(ServeHardening, EmptyContinuationFramesCountAgainstTheMessageAndEndIt) {
+    // 64 KiB records of nothing but empty frames with "more follows": a message that never
+    // grows and never ends. Before, the server decoded them for ever; now each counts as its
+    // 4-byte header against the 64 MiB message limit, so the client is dropped after
+    // 16 Mi frames (1,024 records) as an oversize message.
+    auto name = unique_pipe_name("empty");
+    child server({cli(), "serve", name, "--echo", "--message"});
+    ASSERT_TRUE(wait_for_server(name, 10s)) << server.err();
+    named_pipe_client other(name);
+    other.connect(10s);
+
+    int fd = raw_message_client(pipe_path(name));
+    ASSERT_GE(fd, 0);
+    std::string record;
+    for (int i = 0; i < 16384; ++i)
+        record += std::string("\x00\x00\x00\x80", 4);
+    int sent = 0;
+    auto worst = clock::duration::zero();
+    for (; sent < 4096; ++sent) {
+        if (::send(fd, record.data(), record.size(), MSG_NOSIGNAL) < 0)
+            break;
+        if (sent % 64 == 0) {
+            // Another client is served meanwhile.
+            auto t0 = clock::now();
+            other.write(bytes("ping"));
+            ASSERT_EQ(read_n(other, 4), "ping");
+            worst = std::max(worst, clock::now() - t0);
+        }
+    }
+    ::close(fd);
+    EXPECT_LT(sent, 4096) << "the server never gave up the endless message";
+    EXPECT_GE(sent, 1000) << "dropped before the message reached the limit";
+    EXPECT_TRUE(server.wait_for_error("oversize message", 1, 20s)) << server.err();
+    EXPECT_LT(worst, 3s) << std::chrono::duration<double, std::milli>(worst).count() << " ms";
+    other.close();
+    server.kill(SIGTERM);
+    EXPECT_EQ(server.wait(20s), 0) << server.err();
+}
+
 // ---- The echo server against a flood of refused clients (#16 item 2) ----
 
 // Processes running as `uid` that connect to `path` and close, as fast as they can, until

@@ -116,6 +116,13 @@ class buffers_sink final : public payload_sink {
     std::size_t filled_;
 };
 
+/// Resumes a composed operation that yielded (io_step::yield) once the handlers already queued
+/// on `ex` have run, as if its wait had completed.
+template <class Executor, class Self>
+void continue_later(const Executor& ex, Self&& self) {
+    ::asio::post(ex, [s = std::forward<Self>(self)]() mutable { s(std::error_code{}); });
+}
+
 /// A payload_sink appending to a DynamicBuffer_v2.
 template <class DynamicBuffer>
 class dynamic_sink final : public payload_sink {
@@ -194,10 +201,15 @@ struct read_some_op {
     void step(Self& self) {
         buffers_sink<MutableBufferSequence> sink(buffers, progress.n);
         std::error_code ec;
-        if (impl->read_message(sink, kind, progress, ec) == io_step::would_block) {
+        io_step s = impl->read_message(sink, kind, progress, ec);
+        if (s == io_step::would_block) {
             at = phase::waiting;
             impl->socket.async_wait(::asio::socket_base::wait_read, std::move(self));
             return;
+        }
+        if (s == io_step::yield) {
+            at = phase::waiting;
+            return continue_later(impl->socket.get_executor(), std::move(self));
         }
         if (at == phase::start) {
             result = ec;
@@ -269,6 +281,10 @@ struct read_message_op {
             at = phase::waiting;
             impl->socket.async_wait(::asio::socket_base::wait_read, std::move(self));
             return;
+        }
+        if (s == io_step::yield) {
+            at = phase::waiting;
+            return continue_later(impl->socket.get_executor(), std::move(self));
         }
         if (at == phase::start) {
             result = ec;

@@ -30,7 +30,9 @@ class instance_pool;   // the max_instances quota of an acceptor (src/asio/accep
 struct message_state;  // the framing state of a message pipe (src/asio/pipe_impl.cpp)
 
 /// Whether a non-blocking step finished the operation or needs the socket to become ready.
-enum class io_step { done, would_block };
+/// What a non-blocking step did: finished, needs the socket to become ready, or did its share
+/// of work for this event-loop turn and must be continued after other handlers have run.
+enum class io_step { done, would_block, yield };
 
 /// What a message read returns: payload bytes as a stream (byte read mode), bytes of one
 /// message up to the buffer's size (message read mode), or one whole message.
