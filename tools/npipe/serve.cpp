@@ -316,6 +316,8 @@ void add_serve_command(CLI::App& app) {
     cmd->callback([cmd] {
         int instances = parse_instances(instances_text);
         auto kill_grace = parse_grace("--kill-grace", kill_grace_text);
+        if (command.empty() && cmd->get_option("--kill-grace")->count() > 0)
+            throw CLI::ValidationError("--kill-grace", "applies only with -- CMD");
         pipe_options options;
         options.current_user_only = current_user_only;
         if (!mode_text.empty())
