@@ -89,14 +89,13 @@ int open_fds(pid_t pid) {
     return n;
 }
 
+// A TMPDIR of its own for every test (gtest makes a fixture per test).
 class ServeHardening : public ::testing::Test {
   protected:
-    void SetUp() override { dir_.emplace(); }
-    void TearDown() override { dir_.reset(); }
-    const std::string& dir() const { return dir_->path(); }
+    const std::string& dir() const { return tmp_.path(); }
 
   private:
-    std::optional<tmpdir_scope> dir_;
+    tmpdir_scope tmp_;
 };
 
 // #16 item 1, #17 item 4: the program removed under a running server (as an upgrade does).
@@ -138,35 +137,39 @@ TEST_F(ServeHardening, FailedCommandStartFailsThatClientAloneAndTheServerGoesOn)
     EXPECT_EQ(count_of(server.err(), "\n"), 1) << server.err();
 }
 
+// `serve NAME --kill-grace GRACE -- CMD` with a CMD that ignores SIGTERM and SIGINT, and a
+// client whose session is running.
+struct stubborn_session {
+    stubborn_session(const std::string& name, const std::string& grace)
+        : server({cli(), "serve", name, "--kill-grace", grace, "--", "sh", "-c",
+                  "trap '' TERM INT; echo ready; read never"}),
+          client(name) {
+        EXPECT_TRUE(wait_for_server(name, 10s)) << server.err();
+        client.connect(5s);
+        EXPECT_EQ(read_n(client, 6), "ready\n");
+    }
+    child server;
+    named_pipe_client client;
+};
+
 // #16 item 12: a command that ignores SIGTERM is SIGKILLed after --kill-grace, and serve exits.
 TEST_F(ServeHardening, CommandIgnoringSigtermIsKilledAfterTheGracePeriod) {
-    auto name = unique_pipe_name("grace");
-    child server({cli(), "serve", name, "--kill-grace", "300ms", "--", "sh", "-c",
-                  "trap '' TERM; echo ready; read never"});
-    ASSERT_TRUE(wait_for_server(name, 10s)) << server.err();
-    named_pipe_client client(name);
-    client.connect(5s);
-    ASSERT_EQ(read_n(client, 6), "ready\n");
-    server.kill(SIGTERM);
-    EXPECT_EQ(server.wait(30s), 0) << "serve must not wait for ever: " << server.err();
-    EXPECT_EQ(client.read_byte(), -1) << "the session was ended";
+    stubborn_session s(unique_pipe_name("grace"), "300ms");
+    s.server.kill(SIGTERM);
+    EXPECT_EQ(s.server.wait(30s), 0) << "serve must not wait for ever: " << s.server.err();
+    EXPECT_EQ(s.client.read_byte(), -1) << "the session was ended";
 }
 
 // A second stop signal does not wait for the grace period.
 TEST_F(ServeHardening, SecondStopSignalKillsTheSessionsAtOnce) {
     auto name = unique_pipe_name("twice");
-    child server({cli(), "serve", name, "--kill-grace", "10m", "--", "sh", "-c",
-                  "trap '' TERM INT; echo ready; read never"});
-    ASSERT_TRUE(wait_for_server(name, 10s)) << server.err();
-    named_pipe_client client(name);
-    client.connect(5s);
-    ASSERT_EQ(read_n(client, 6), "ready\n");
-    ::kill(server.pid(), SIGINT);
+    stubborn_session s(name, "10m");
+    ::kill(s.server.pid(), SIGINT);
     // The first signal closed the listener (and removed the socket): wait for that, then press
     // again.
     ASSERT_TRUE(eventually([&] { return !std::filesystem::exists(pipe_path(name)); }));
-    ::kill(server.pid(), SIGINT);
-    EXPECT_EQ(server.wait(30s), 0) << server.err();
+    ::kill(s.server.pid(), SIGINT);
+    EXPECT_EQ(s.server.wait(30s), 0) << s.server.err();
 }
 
 // #16 item 12: a finished session is reaped at once, not when the next client comes.

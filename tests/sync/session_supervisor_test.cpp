@@ -147,6 +147,16 @@ TEST(SessionSupervisor, AFailedStartFailsAloneAndTheOtherSessionsGoOn) {
     EXPECT_TRUE(eventually([&] { return sessions.active() == 0; }));
 }
 
+// Starts a session whose command ignores SIGTERM, and waits until it runs; its pid.
+pid_t start_stubborn(session_supervisor& sessions, connection& c) {
+    pid_t pid = sessions.start(c.server);
+    c.close_server();
+    EXPECT_EQ(c.receive(6), "ready\n");
+    return pid;
+}
+
+const std::vector<std::string> stubborn_command{"sh", "-c", "trap '' TERM; echo ready; read never"};
+
 TEST(SessionSupervisor, StopSendsSigtermThenSigkillAfterTheGrace) {
     std::mutex m;
     std::vector<exit_status> ends;
@@ -156,11 +166,9 @@ TEST(SessionSupervisor, StopSendsSigtermThenSigkillAfterTheGrace) {
         std::lock_guard lock(m);
         ends.push_back(e.status);
     };
-    session_supervisor sessions({"sh", "-c", "trap '' TERM; echo ready; read never"}, options);
+    session_supervisor sessions(stubborn_command, options);
     connection stubborn;
-    sessions.start(stubborn.server);
-    stubborn.close_server();
-    ASSERT_EQ(stubborn.receive(6), "ready\n");
+    start_stubborn(sessions, stubborn);
     sessions.stop();
     EXPECT_TRUE(sessions.stopping());
     sessions.wait_all();  // returns: the grace period ends with SIGKILL
@@ -177,11 +185,9 @@ TEST(SessionSupervisor, StopSendsSigtermThenSigkillAfterTheGrace) {
 TEST(SessionSupervisor, KillAllEndsSessionsWithoutWaitingForTheGrace) {
     supervisor_options options;
     options.kill_grace = std::chrono::hours(1);
-    session_supervisor sessions({"sh", "-c", "trap '' TERM; echo ready; read never"}, options);
+    session_supervisor sessions(stubborn_command, options);
     connection c;
-    sessions.start(c.server);
-    c.close_server();
-    ASSERT_EQ(c.receive(6), "ready\n");
+    start_stubborn(sessions, c);
     sessions.stop();
     sessions.kill_all();
     sessions.wait_all();
@@ -217,9 +223,8 @@ TEST(SessionSupervisor, DestructorEndsRunningSessions) {
     {
         supervisor_options options;
         options.kill_grace = std::chrono::milliseconds(100);
-        session_supervisor sessions({"sh", "-c", "trap '' TERM; echo ready; read never"}, options);
-        pid = sessions.start(c.server);
-        ASSERT_EQ(c.receive(6), "ready\n");
+        session_supervisor sessions(stubborn_command, options);
+        pid = start_stubborn(sessions, c);
     }
     EXPECT_NE(::kill(pid, 0), 0) << "killed and reaped";
 }
