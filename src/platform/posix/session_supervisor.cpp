@@ -69,6 +69,7 @@ struct session_supervisor::impl {
     struct session {
         child_process child;
         detail::unique_fd pidfd;  ///< ours, for poll(); empty on kernels without pidfds
+        bool ended = false;       ///< reaped and being reported: erased once it has been
     };
 
     std::vector<std::string> argv;
@@ -136,31 +137,32 @@ struct session_supervisor::impl {
         }
     }
 
-    // Reaps every session that has ended (closing its descriptors), reports it, and sends the
-    // grace period's SIGKILL when it is due.
+    // Reaps every session that has ended, reports it, and only then forgets it (closing its
+    // descriptors), so that whoever waits for the count to drop also sees the report. Sends
+    // the grace period's SIGKILL when it is due.
     void reap() {
-        std::list<session> ended;
+        std::vector<session_end> ended;
         {
             std::lock_guard lock(mutex);
             if (kill_at && clock::now() >= *kill_at) {
                 kill_at.reset();
                 signal_all(SIGKILL);
             }
-            for (auto it = sessions.begin(); it != sessions.end();) {
-                auto next = std::next(it);
-                if (it->child.try_wait())
-                    ended.splice(ended.end(), sessions, it);
-                it = next;
+            for (auto& s : sessions) {
+                if (auto status = s.child.try_wait()) {
+                    s.ended = true;
+                    ended.push_back(session_end{s.child.pid(), *status});
+                }
             }
         }
         if (ended.empty())
             return;
-        for (auto& s : ended) {
-            if (options.on_end)
-                options.on_end(session_end{s.child.pid(), *s.child.try_wait()});
+        if (options.on_end) {
+            for (auto& e : ended)
+                options.on_end(e);
         }
-        ended.clear();  // closes both pidfds before anyone hears of the free slot
         std::lock_guard lock(mutex);
+        sessions.remove_if([](const session& s) { return s.ended; });
         changed.notify_all();
     }
 };
