@@ -94,7 +94,8 @@ class stop_watcher {
                 sigwait(&stop, &sig);
                 if (quitting_)
                     return;
-                if (signal_.exchange(sig) != 0) {
+                int first = 0;
+                if (!signal_.compare_exchange_strong(first, sig)) {  // pressed again
                     if (sessions_)
                         sessions_->kill_all();
                     continue;
