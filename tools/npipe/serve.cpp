@@ -23,6 +23,7 @@
 #include "ids.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_server.hpp"
+#include "npipe/printable.hpp"
 #include "npipe/process.hpp"
 #include "npipe/session_supervisor.hpp"
 #include "relay.hpp"
@@ -141,7 +142,7 @@ void tell_client_start_failed(int connection) {
 // once, then at most one line a second, which counts the refusals it stands for.
 class refusal_log {
   public:
-    explicit refusal_log(std::string name) : name_(std::move(name)) {}
+    explicit refusal_log(const std::string& name) : name_(printable(name)) {}
     ~refusal_log() {
         if (held_ > 0)
             std::cerr << "npipe: pipe '" << name_ << "': refused " << held_ << " more client"
@@ -232,8 +233,9 @@ void serve_command(const std::string& name, const std::vector<std::string>& comm
         sessions->start(server.native_handle(), start_ec);
         if (start_ec && start_ec != errc::operation_aborted) {
             // This client alone fails; the sessions running and the server go on.
-            std::cerr << "npipe: pipe '" << name << "': could not start '" << sessions->program()
-                      << "' for a client: " << start_ec.message() << '\n';
+            std::cerr << "npipe: pipe '" << printable(name) << "': could not start '"
+                      << printable(sessions->program()) << "' for a client: " << start_ec.message()
+                      << '\n';
             tell_client_start_failed(server.native_handle());
         }
         server.disconnect();  // closes our copy only: the child keeps the connection
