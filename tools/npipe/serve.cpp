@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "ids.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_server.hpp"
@@ -60,10 +61,6 @@ timeval to_timeval(std::chrono::milliseconds ms) {
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
     tv.tv_usec = static_cast<suseconds_t>(ms.count() % 1000 * 1000);
     return tv;
-}
-
-std::chrono::milliseconds seconds_flag(double seconds) {
-    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
 }
 
 // Ends `npipe serve` (plain or -- CMD) cleanly on SIGINT / SIGTERM: a thread waits for them
@@ -134,8 +131,7 @@ void add_serve_command(CLI::App& app) {
     static std::string group_text;
     static std::vector<std::string> allow_uids_text;
     static std::vector<std::string> allow_gids_text;
-    static double idle_timeout_s = 0;
-    static double write_timeout_s = 0;
+    static relay_options limits;
     static bool echo = false;
     static bool message = false;
     static std::vector<std::string> command;
@@ -162,14 +158,14 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--allow-gid", allow_gids_text,
                     "Accept only clients whose primary group is this (name or number; repeatable)")
         ->allow_extra_args(false);
-    cmd->add_option("--idle-timeout", idle_timeout_s,
-                    "Close a client after SEC seconds in which nothing moved (with CMD: CMD's "
-                    "reads of the pipe fail after SEC seconds without data; with --echo: a "
-                    "client that sends nothing, or no whole message, for SEC seconds)");
-    cmd->add_option("--write-timeout", write_timeout_s,
-                    "Close a client that reads nothing for SEC seconds while we write to it (with "
-                    "CMD: CMD's writes to the pipe fail after SEC seconds without progress; with "
-                    "--echo: a client that takes none of its echo for SEC seconds)");
+    add_duration_option(cmd, "--idle-timeout", limits.idle_timeout, bare_unit::seconds,
+                        "Close a client after this long in which nothing moved (with CMD: CMD's "
+                        "reads of the pipe fail after it without data; with --echo: a client "
+                        "that sends nothing, or no whole message, for this long)");
+    add_duration_option(cmd, "--write-timeout", limits.write_timeout, bare_unit::seconds,
+                        "Close a client that reads nothing for this long while we write to it "
+                        "(with CMD: CMD's writes to the pipe fail after it without progress; "
+                        "with --echo: a client that takes none of its echo for this long)");
     auto* echo_flag = cmd->add_flag(
         "--echo", echo,
         "Run an async echo server on one thread: each client's bytes (or messages) are sent "
@@ -196,16 +192,11 @@ void add_serve_command(CLI::App& app) {
             options.accept_peer = [allow_uids, allow_gids](const peer_credentials& peer) {
                 if (allow_uids.count(peer.uid) || allow_gids.count(peer.gid))
                     return true;
-                std::cerr << "npipe: refused a client (uid " << peer.uid << ", gid " << peer.gid
-                          << ", pid " << peer.pid << ")\n";
+                std::cerr << "npipe: pipe '" << name << "': refused a client (uid " << peer.uid
+                          << ", gid " << peer.gid << ", pid " << peer.pid << ")\n";
                 return false;
             };
         }
-        if (idle_timeout_s < 0 || write_timeout_s < 0)
-            throw CLI::ValidationError("--idle-timeout/--write-timeout", "must not be negative");
-        relay_options limits;
-        limits.idle_timeout = seconds_flag(idle_timeout_s);
-        limits.write_timeout = seconds_flag(write_timeout_s);
         // Signals are blocked before the socket exists, so a SIGTERM that arrives as soon as a
         // client can see the server still takes the clean way out (the watcher below).
         if (echo) {
@@ -231,9 +222,9 @@ void add_serve_command(CLI::App& app) {
                 return;
             if (ec)
                 throw pipe_error(ec, name, "wait for connection");
-            auto outcome = relay(server, 0, 1, limits, nullptr);
-            if (outcome.status && !watcher.stopping())
-                throw exit_request{outcome.status, ""};
+            int status = relay_stdio(server, limits);
+            if (status && !watcher.stopping())
+                throw exit_request{status, ""};
             return;
         }
 
