@@ -206,6 +206,10 @@ void add_anon_command(CLI::App& app) {
     auto* anon = app.add_subcommand(
         "anon", "Anonymous pipes to a child process (.NET's AnonymousPipeServerStream)");
     anon->require_subcommand(1);
+    anon->footer(R"(Examples:
+  npipe anon send -- npipe anon read {} < file     the child prints the file
+  npipe anon recv -- sh -c 'echo hi >&$NPIPE_ANON_HANDLE'
+  npipe anon send --buffer-size 1M -- ./consumer {})");
     add_parent_command(*anon, "send", pipe_direction::out,
                        "Start CMD on an anonymous pipe and copy stdin into it (CMD's stdin is "
                        "/dev/null)");

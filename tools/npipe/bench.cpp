@@ -365,17 +365,18 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
             cfg.test = *bench::parse_test(o->test);
             cfg.system = std::string(o->message ? "npipe-message" : "npipe") +
                          (o->remote.empty() ? "" : "-remote");
-            cfg.size = o->size.empty() ? 0 : bench::parse_size(o->size);
-            cfg.count = o->count.empty() ? 0 : bench::parse_size(o->count);
+            cfg.size = o->size.empty() ? 0 : parse_size("--size", o->size);
+            cfg.count = o->count.empty() ? 0 : parse_size("--count", o->count);
             if (!o->bytes.empty()) {
                 if (cfg.test == bench::test_kind::connect)
                     throw exit_request{2,
                                        "bench connect: --bytes does not apply (a connection "
                                        "moves one byte each way); use --count"};
                 cfg.apply_defaults();
-                cfg.count = std::max<std::size_t>(1, bench::parse_size(o->bytes) / cfg.size);
+                cfg.count = std::max<std::size_t>(1, parse_size("--bytes", o->bytes) / cfg.size);
             }
-            cfg.buffer_size = o->buffer_size.empty() ? 0 : bench::parse_size(o->buffer_size);
+            cfg.buffer_size =
+                o->buffer_size.empty() ? 0 : parse_size("--buffer-size", o->buffer_size);
             cfg.clients = o->clients;
             cfg.rounds = o->rounds;
             cfg.cpu_server = o->cpu_server;

@@ -169,6 +169,9 @@ void add_chat_command(CLI::App& app) {
         "Message-mode chat: each line is a message, each message received is a line; "
         "either side ends it with the message x or the end of its input");
     cmd->require_subcommand(1);
+    cmd->footer(R"(Examples:
+  npipe chat server room          in one terminal
+  npipe chat client room          in another; type lines, x ends the chat for both)");
 
     static std::string server_name = "test-pipe";
     auto* server = cmd->add_subcommand(

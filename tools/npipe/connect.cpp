@@ -59,7 +59,7 @@ void add_connect_command(CLI::App& app) {
                   "When the server goes away before our input ends, wait for it to come back "
                   "(a restarted server) and go on; input read but not yet sent is kept. Waits "
                   "grow from 0.1 s to 10 s; gives up when the server refuses us (access denied, "
-                  "or 5 connections closed in a row before a byte moved)");
+                  "or closes 5 connections in a row at once, sending nothing)");
     cmd->footer(R"(Examples:
   npipe connect backup < file.tar            send a file to `npipe serve backup > copy.tar`
   echo hello | npipe connect echo --timeout 2s
@@ -99,12 +99,13 @@ errors. A message-mode pipe is refused: use `npipe chat client NAME`.)");
             }
             // A server that closes at once, again and again, refuses us: stop rather than
             // hammer it. One that served a while before going away is restarting.
-            closed_at_once =
-                result.bytes_sent == 0 && result.bytes_received == 0 ? closed_at_once + 1 : 0;
+            bool at_once =
+                result.bytes_received == 0 && std::chrono::steady_clock::now() - start < 1s;
+            closed_at_once = at_once ? closed_at_once + 1 : 0;
             if (closed_at_once >= 5)
                 throw exit_request{1, "pipe '" + name +
-                                          "': the server closed 5 connections in a row before "
-                                          "a byte moved (it refuses us?); giving up"};
+                                          "': the server closed 5 connections in a row at "
+                                          "once, sending nothing (it refuses us?); giving up"};
             if (std::chrono::steady_clock::now() - start > 30s)
                 delay = 100ms;
             if (output_level != verbosity::quiet)

@@ -15,6 +15,9 @@ void add_demo_command(CLI::App& app) {
     auto* demo =
         app.add_subcommand("demo", "The seed exchange: the server sends 1, the client answers 2");
     demo->require_subcommand(1);
+    demo->footer(R"(Examples:
+  npipe demo server &             prints 2 once a client answered
+  npipe demo client               prints 1 (either side may be the seed article's C# program))");
 
     static std::string server_name = "test-pipe";
     auto* server =

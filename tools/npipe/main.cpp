@@ -155,6 +155,17 @@ int main(int argc, char** argv) {
     add_gateway_command(app);
 #endif
     add_bench_command(app);
+    // serve.cpp defines serve's flags; its examples live with the others' help texts here.
+    app.get_subcommand("serve")->footer(R"(Examples:
+  npipe serve backup > copy.tar             receive one client's data into a file
+  npipe serve clock --max-instances 4 -- date
+                                            inetd: run `date` for every client, 4 at a time
+  npipe serve echo --echo --idle-timeout 30s
+                                            an echo server for any number of clients
+  npipe serve app --mode 660 --group staff --allow-gid staff -- ./handler
+
+Exit status: 0 when the transfer completed; 1 when it did not (the client went away, our
+output was closed, a timeout) with the reason on stderr; with --once, CMD's status.)");
 
     if (auto unknown = unknown_subcommand(app, argc, argv)) {
         std::cerr << "npipe: " << *unknown << '\n';

@@ -110,15 +110,12 @@ int relay_stdio(pipe_stream& pipe, const relay_options& options, std::vector<std
     }
     if (carry && r.end == relay_end::peer_closed)
         return 1;  // the caller reconnects and says so
-    if (r.end == relay_end::peer_closed && r.bytes_sent == 0 && r.bytes_received == 0 &&
-        !r.input_ended)
+    std::cerr << "npipe: " << r.describe(pipe.pipe_name(), options);
+    if (r.end == relay_end::peer_closed && r.bytes_received == 0)
         // What a client refused by the server's --allow-uid / --allow-gid sees: the server
         // closes the connection before a byte moves (the refusal itself is not on the wire).
-        std::cerr << "npipe: pipe '" << pipe.pipe_name()
-                  << "': the peer closed the connection before a byte moved (refused by the "
-                     "server's --allow-uid/--allow-gid, or it went away)\n";
-    else
-        std::cerr << "npipe: " << r.describe(pipe.pipe_name(), options) << '\n';
+        std::cerr << "; it sent nothing (a server's --allow-uid/--allow-gid refuses that way)";
+    std::cerr << '\n';
     return 1;
 }
 

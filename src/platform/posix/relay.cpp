@@ -3,6 +3,8 @@
 #include "npipe/relay.hpp"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -281,6 +283,16 @@ relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
         tv.tv_usec = static_cast<suseconds_t>(options.write_timeout.count() % 1000 * 1000);
         ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
+    // Our output may be a pipe whose reader goes away: that must be an EPIPE for this thread,
+    // never a SIGPIPE for the process. Blocked here (the input thread inherits the mask) and
+    // a pending one taken back before the old mask returns.
+    sigset_t sigpipe, old_mask;
+    sigemptyset(&sigpipe);
+    sigaddset(&sigpipe, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigpipe, &old_mask);
     bool sending = pipe.can_write();
     std::thread sender;
     if (sending)
@@ -291,6 +303,13 @@ relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
         wait_for_input_side(fd, input, s);
         sender.join();
     }
+
+    if (!was_pending) {
+        timespec no_wait{0, 0};
+        while (sigtimedwait(&sigpipe, nullptr, &no_wait) == SIGPIPE) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 
     relay_result result;
     result.end = s.end.value_or(relay_end::completed);
