@@ -160,6 +160,12 @@ TEST_F(ExitCodes, TlsFlagsWithoutAServerAreRefused) {
                        "--server");
 }
 
+TEST_F(ExitCodes, ServeFlagsForACommandAreRefusedWithoutOne) {
+    expect_usage_error(run({cli(), "serve", unique_pipe_name(), "--once"}, {}, 10s), "--once");
+    expect_usage_error(run({cli(), "serve", unique_pipe_name(), "--max-instances", "4"}, {}, 10s),
+                       "--max-instances");
+}
+
 TEST_F(ExitCodes, BufferSizeTakesTheSizeSyntaxEverywhere) {
     auto r =
         run({cli(), "anon", "send", "--buffer-size", "128K", "--", cli(), "anon", "read", "{}"},

@@ -176,6 +176,12 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("CMD", command, "Command to run for each client (after --)");
     cmd->callback([cmd] {
         int instances = parse_instances(instances_text);
+        // Flags that would be silently ignored are refused (#17 item 9).
+        if (once && command.empty())
+            throw CLI::ValidationError("--once", "applies to -- CMD only");
+        if (!echo && command.empty() && cmd->get_option("--max-instances")->count() > 0)
+            throw CLI::ValidationError(
+                "--max-instances", "applies to -- CMD and --echo; plain serve takes one client");
         pipe_options options;
         options.current_user_only = current_user_only;
         if (!mode_text.empty())
