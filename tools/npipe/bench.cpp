@@ -236,49 +236,6 @@ class npipe_transport : public bench::transport {
     remote_setup remote_;
 };
 
-// "\r3.2 GiB moved, 1.6 GiB/s" on stderr once a second while a bench runs on a terminal.
-class bench_progress {
-  public:
-    bench_progress() {
-        if (output_level == verbosity::quiet || !::isatty(2))
-            return;
-        thread_ = std::thread([this] {
-            auto start = std::chrono::steady_clock::now();
-            std::unique_lock lock(mutex_);
-            while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
-                double seconds =
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-                double moved = static_cast<double>(bytes_moved.load());
-                std::fprintf(stderr, "\r\033[Knpipe bench: %s moved in %.0f s, %s/s",
-                             format_bytes(moved).c_str(), seconds,
-                             format_bytes(moved / seconds).c_str());
-                std::fflush(stderr);
-                shown_ = true;
-            }
-        });
-    }
-    ~bench_progress() {
-        if (!thread_.joinable())
-            return;
-        {
-            std::lock_guard lock(mutex_);
-            stop_ = true;
-        }
-        wake_.notify_one();
-        thread_.join();
-        if (shown_)
-            std::fputs("\r\033[K", stderr);
-    }
-    bench_progress(const bench_progress&) = delete;
-    bench_progress& operator=(const bench_progress&) = delete;
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stop_ = false, shown_ = false;
-    std::thread thread_;
-};
-
 // Bytes a run moves in all (warm-up included, roughly), for refusing absurd runs.
 double bytes_in_run(const bench::config& cfg) {
     double per_op = static_cast<double>(cfg.size);
@@ -395,7 +352,12 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
                               remote_setup{o->remote, {}});
             bench::result result;
             {
-                bench_progress progress;
+                progress_line progress([](double seconds) {
+                    double moved = static_cast<double>(bytes_moved.load());
+                    return "npipe bench: " + format_bytes(moved) + " moved in " +
+                           std::to_string(static_cast<int>(seconds)) + " s, " +
+                           format_bytes(moved / seconds) + "/s";
+                });
                 result = bench::run(t, cfg);
             }
             bench::print(result, std::cout);

@@ -23,60 +23,39 @@ void add_verbosity_flags(CLI::App* cmd) {
         "Also say what moved when a transfer ends");
 }
 
-namespace {
+progress_line::progress_line(std::function<std::string(double seconds)> line)
+    : line_(std::move(line)) {
+    if (output_level == verbosity::quiet || !::isatty(2))
+        return;
+    thread_ = std::thread([this] { run(); });
+}
 
-// "\r12.0 MiB sent, 3.1 MiB received, 410.2 MiB/s" on stderr once a second, from the second
-// second on (short transfers show nothing), erased when the relay ends.
-class progress_line {
-  public:
-    explicit progress_line(const relay_counters& counters) : counters_(counters) {
-        if (output_level == verbosity::quiet || !::isatty(2))
-            return;
-        thread_ = std::thread([this] { run(); });
+progress_line::~progress_line() {
+    if (!thread_.joinable())
+        return;
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
     }
-    ~progress_line() {
-        if (!thread_.joinable())
-            return;
-        {
-            std::lock_guard lock(mutex_);
-            stop_ = true;
-        }
-        wake_.notify_one();
-        thread_.join();
-        if (shown_)
-            std::fputs("\r\033[K", stderr);
+    wake_.notify_one();
+    thread_.join();
+    if (shown_)
+        std::fputs("\r\033[K", stderr);
+}
+
+void progress_line::run() {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (seconds < 1.5)
+            continue;  // short transfers show nothing
+        std::fprintf(stderr, "\r\033[K%s", line_(seconds).c_str());
+        std::fflush(stderr);
+        shown_ = true;
     }
-    progress_line(const progress_line&) = delete;
-    progress_line& operator=(const progress_line&) = delete;
-
-  private:
-    void run() {
-        auto start = std::chrono::steady_clock::now();
-        std::unique_lock lock(mutex_);
-        while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
-            double seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            if (seconds < 1.5)
-                continue;
-            double sent = static_cast<double>(counters_.sent.load());
-            double received = static_cast<double>(counters_.received.load());
-            std::fprintf(stderr, "\r\033[K%s sent, %s received, %s/s", format_bytes(sent).c_str(),
-                         format_bytes(received).c_str(),
-                         format_bytes((sent + received) / seconds).c_str());
-            std::fflush(stderr);
-            shown_ = true;
-        }
-    }
-
-    const relay_counters& counters_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stop_ = false;
-    bool shown_ = false;
-    std::thread thread_;
-};
-
-}  // namespace
+}
 
 int relay_stdio(pipe_stream& pipe, const relay_options& options, std::vector<std::byte>* carry,
                 relay_result* result) {
@@ -85,7 +64,12 @@ int relay_stdio(pipe_stream& pipe, const relay_options& options, std::vector<std
     with_counters.counters = &counters;
     relay_result r;
     {
-        progress_line progress(counters);
+        progress_line progress([&counters](double seconds) {
+            double sent = static_cast<double>(counters.sent.load());
+            double received = static_cast<double>(counters.received.load());
+            return format_bytes(sent) + " sent, " + format_bytes(received) + " received, " +
+                   format_bytes((sent + received) / seconds) + "/s";
+        });
         r = relay(pipe, 0, 1, with_counters, carry);
     }
     if (result)

@@ -4,7 +4,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <condition_variable>
 #include <cstddef>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "npipe/pipe_stream.hpp"
@@ -19,6 +24,26 @@ extern verbosity output_level;
 
 /// Adds -q/--quiet and -v/--verbose to `cmd` (the app, and each long-running subcommand).
 void add_verbosity_flags(CLI::App* cmd);
+
+/// A progress line on stderr ("\r" + line(seconds so far)) once a second from the second
+/// second on, while the object lives, erased at its end; only when stderr is a terminal and
+/// not --quiet. `line` runs on the progress thread.
+class progress_line {
+  public:
+    explicit progress_line(std::function<std::string(double seconds)> line);
+    ~progress_line();
+    progress_line(const progress_line&) = delete;
+    progress_line& operator=(const progress_line&) = delete;
+
+  private:
+    void run();
+    std::function<std::string(double)> line_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_ = false;
+    bool shown_ = false;
+    std::thread thread_;
+};
 
 /// Relays stdin and stdout through `pipe` (npipe::relay). A transfer that did not complete is
 /// reported on stderr in one line and returns 1; a complete one returns 0. When the peer hung up
