@@ -18,6 +18,14 @@ cmake -S . -B build-test -G Ninja -DNPIPE_WERROR=ON -DNPIPE_BUILD_TESTS=ON >/dev
 cmake --build build-test
 (cd build-test && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 
+# The minimal configuration: no npipe::asio, no npipe::remote. The library, the CLI (which names
+# what it lacks in --help) and the tests that apply must build and pass without them.
+cmake -S . -B build-min -G Ninja -DNPIPE_WERROR=ON -DNPIPE_BUILD_ASIO=OFF -DNPIPE_BUILD_REMOTE=OFF >/dev/null
+cmake --build build-min
+build-min/tools/npipe/npipe --help | grep -q "This build lacks" ||
+  { echo "npipe --help does not name the features this build lacks"; exit 1; }
+(cd build-min && ctest --output-on-failure -j"$(nproc)" --timeout 600 -R '^(Cli|AnonCli|ChatCli|ExitCodes|TransferCli|Relay|named_pipe|pipe_path|MessageMode|AnonymousPipe|Process)\.')
+
 # The decoders read bytes from other processes: a short libFuzzer run of each (clang).
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPIPE_BUILD_FUZZ=ON \
   -DNPIPE_BUILD_TESTS=OFF -DNPIPE_BUILD_TOOLS=OFF -DNPIPE_BUILD_EXAMPLES=OFF -DNPIPE_WERROR=ON >/dev/null

@@ -10,3 +10,4 @@
 #include "npipe/pipe_stream.hpp"
 #include "npipe/printable.hpp"
 #include "npipe/process.hpp"
+#include "npipe/relay.hpp"

@@ -354,7 +354,7 @@ TEST_F(Cli, ListShowsLiveAndStalePipesWithOwnerAndMode) {
     rooted_server.close_stdin();
     ASSERT_TRUE(wait_for_server(rooted, 10s)) << rooted_server.err();
 
-    auto r = run({cli(), "list"}, {}, 10s);
+    auto r = run({cli(), "list", "--all"}, {}, 10s);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.err, "");
 

@@ -245,7 +245,8 @@ TEST(robustness, sigpipe_never_kills_npipe) {
         int status = 0;
         ::waitpid(pid, &status, 0);
         EXPECT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-        EXPECT_EQ(WEXITSTATUS(status), 0);
+        // Not a signal: an exit, 1 since the pipe's data could not all be written (#17).
+        EXPECT_EQ(WEXITSTATUS(status), 1);
     }
 }
 
@@ -284,7 +285,9 @@ TEST(robustness, a_killed_server_ends_the_client_promptly) {
     ASSERT_TRUE(serve.wait_for_output("hi\n"));
     serve.kill(SIGKILL);
     auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(connect.wait(10s), 0) << connect.err();  // stdin still open: no hang on it
+    // stdin still open: no hang on it; the transfer did not complete, so exit 1 with the reason.
+    EXPECT_EQ(connect.wait(10s), 1) << connect.err();
+    EXPECT_NE(connect.err().find("closed the pipe"), std::string::npos) << connect.err();
     EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
@@ -318,8 +321,11 @@ TEST(robustness, serve_idle_timeout_spares_a_client_that_talks) {
         ASSERT_TRUE(serve.wait_for_output(line));
         std::this_thread::sleep_for(200ms);
     }
-    client.close();
+    // Our end first: a client that closes while serve's input is still open cut the transfer
+    // short, which is an exit 1 (#17).
     serve.close_stdin();
+    EXPECT_EQ(npipe::test::pipe_io::read_to_end(client), "");
+    client.close();
     EXPECT_EQ(serve.wait(10s), 0) << serve.err();
 }
 

@@ -257,7 +257,8 @@ TEST(named_pipe, a_live_server_keeps_its_name_against_other_processes) {
     struct stat before {};
     ASSERT_EQ(::stat(live.socket_path().c_str(), &before), 0);
     // A fresh process (not a fork, which would share our listening socket): the CLI.
-    auto r = npipe::test::run({npipe::test::cli(), "serve", name, "--max-instances", "4"}, {}, 30s);
+    auto r = npipe::test::run(
+        {npipe::test::cli(), "serve", name, "--max-instances", "4", "--", "true"}, {}, 30s);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(name), std::string::npos) << r.err;

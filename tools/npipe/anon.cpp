@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "npipe/anonymous_pipe.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/process.hpp"
@@ -166,8 +167,8 @@ void add_parent_command(CLI::App& anon, const std::string& name, pipe_direction 
                         const std::string& description) {
     auto* sub = anon.add_subcommand(name, description);
     auto buffer_size = std::make_shared<std::size_t>(0);
-    sub->add_option("--buffer-size", *buffer_size,
-                    "Pipe capacity in bytes (F_SETPIPE_SZ; default: the kernel's 64 KiB)");
+    add_size_option(sub, "--buffer-size", *buffer_size,
+                    "Pipe capacity (F_SETPIPE_SZ; default: the kernel's 64 KiB)");
     // Everything from CMD on is CMD's, options included (`npipe anon send cat --help`): a prefix
     // command hands it all over. The CMD positional never takes a value (its check fails, so
     // validate_positionals skips it); it is there so that CLI11 keeps a `--` in this subcommand
@@ -205,6 +206,10 @@ void add_anon_command(CLI::App& app) {
     auto* anon = app.add_subcommand(
         "anon", "Anonymous pipes to a child process (.NET's AnonymousPipeServerStream)");
     anon->require_subcommand(1);
+    anon->footer(R"(Examples:
+  npipe anon send -- npipe anon read {} < file     the child prints the file
+  npipe anon recv -- sh -c 'echo hi >&$NPIPE_ANON_HANDLE'
+  npipe anon send --buffer-size 1M -- ./consumer {})");
     add_parent_command(*anon, "send", pipe_direction::out,
                        "Start CMD on an anonymous pipe and copy stdin into it (CMD's stdin is "
                        "/dev/null)");

@@ -1,7 +1,14 @@
 // `npipe bench`: npipe's named pipes measured by the harness every baseline in bench/ uses
 // (bench/common), through the public API only: named_pipe_server / named_pipe_client,
 // read and write. bench/run.sh runs it beside the baselines and writes docs/benchmarks.md.
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
 
 #include <chrono>
 #include <fstream>
@@ -13,8 +20,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "cleanup.hpp"
 #include "commands.hpp"
 #include "common/harness.hpp"
+#include "flags.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
 #ifdef NPIPE_HAVE_REMOTE
@@ -25,10 +34,20 @@
 namespace npipe::cli {
 namespace {
 
+// Bytes the client process has moved, for the progress line (the server is another process).
+std::atomic<std::uint64_t> bytes_moved{0};
+
 class pipe_connection : public bench::connection {
   public:
-    void write_all(std::span<const std::byte> data) override { stream().write(data); }
-    std::size_t read_some(std::span<std::byte> buffer) override { return stream().read(buffer); }
+    void write_all(std::span<const std::byte> data) override {
+        stream().write(data);
+        bytes_moved.fetch_add(data.size(), std::memory_order_relaxed);
+    }
+    std::size_t read_some(std::span<std::byte> buffer) override {
+        auto n = stream().read(buffer);
+        bytes_moved.fetch_add(n, std::memory_order_relaxed);
+        return n;
+    }
 
   protected:
     virtual pipe_stream& stream() = 0;
@@ -141,6 +160,7 @@ class npipe_transport : public bench::transport {
         struct pipe_listener : bench::listener {
             std::string name, address;  ///< address: the gateway's, for remote runs
             std::vector<named_pipe_server> instances;
+            std::unique_ptr<remove_on_signal> cleanup;
 #ifdef NPIPE_HAVE_REMOTE
             std::unique_ptr<gateway> relay;
             std::thread relay_thread;
@@ -163,9 +183,15 @@ class npipe_transport : public bench::transport {
         auto l = std::make_unique<pipe_listener>();
         l->name = "npipe-bench-" + std::to_string(::getpid());
         l->instances.reserve(static_cast<std::size_t>(cfg.clients));
+        // This is the server process: it ends with the bench (SIGTERM when the client process
+        // dies, whatever killed it), and removes its socket file on the way out.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         for (int i = 0; i < cfg.clients; ++i)
             l->instances.push_back(
                 make_server(l->name, cfg.clients, message_, options_for(cfg, tuning_)));
+        l->cleanup = std::make_unique<remove_on_signal>(l->instances.front().socket_path());
+        if (::getppid() == 1)
+            throw bench::bench_error("the bench ended while its server started");
 #ifdef NPIPE_HAVE_REMOTE
         if (remote_.enabled()) {
             gateway_options o;
@@ -210,13 +236,26 @@ class npipe_transport : public bench::transport {
     remote_setup remote_;
 };
 
+// Bytes a run moves in all (warm-up included, roughly), for refusing absurd runs.
+double bytes_in_run(const bench::config& cfg) {
+    double per_op = static_cast<double>(cfg.size);
+    if (cfg.test == bench::test_kind::latency)
+        per_op *= 2;  // there and back
+    if (cfg.test == bench::test_kind::connect)
+        per_op = 64 * 1024;  // a connection costs about as much as moving this
+    return per_op * static_cast<double>(cfg.count) * 1.1;
+}
+
+// More than this is refused without --force: on a quiet machine about a minute of work.
+constexpr double absurd_bytes = 64.0 * (std::size_t{1} << 30);
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
     struct options {
-        std::string test, size, count, buffer_size, remote;
+        std::string test, size, count, bytes, buffer_size, remote;
         int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1, spin_us = 0;
-        bool message = false, json = false, coalesce = false;
+        bool message = false, json = false, coalesce = false, force = false;
     };
     auto o = std::make_shared<options>();
     auto* cmd = app.add_subcommand(
@@ -224,21 +263,36 @@ void add_bench_command(CLI::App& app) {
         "Measure npipe's named pipes (server and client in two processes): round-trip latency, "
         "one-way throughput, messages/s or connections/s. bench/run.sh compares the figures "
         "with raw sockets, ZeroMQ, nng, Qt and .NET on Mono.");
+    cmd->footer(R"(Examples:
+  npipe bench latency                       10000 round trips of 64 bytes
+  npipe bench throughput --bytes 4G         4 GiB in writes of 64 KiB
+  npipe bench messages --message --coalesce --json
+SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket.)");
     cmd->add_option("test", o->test, "latency | throughput | messages | connect")
         ->required()
         ->check(CLI::IsMember({"latency", "throughput", "messages", "connect"}));
     cmd->add_option("--size", o->size,
                     "Bytes per ping, write or message (K, M, G suffixes; default: 64 for "
                     "latency and messages, 64K for throughput)");
-    cmd->add_option("--count", o->count,
-                    "Round trips, writes, messages or connections (default: 10000 round trips, "
-                    "1 GiB of writes, 1M messages, 2000 connections)");
+    auto* count = cmd->add_option(
+        "--count", o->count,
+        "How many operations: round trips, writes of --size, messages or connections; a plain "
+        "number, not bytes (default: 10000 round trips, 1 GiB of writes, 1M messages, 2000 "
+        "connections)");
+    cmd->add_option("--bytes", o->bytes,
+                    "Data to move instead of --count: the count becomes SIZE / --size "
+                    "(latency, throughput, messages) [SIZE: bytes, or with K, M or G]")
+        ->excludes(count);
+    cmd->add_flag("--force", o->force,
+                  "Run even when the run would move more than 64 GiB (it would take minutes to "
+                  "hours)");
     cmd->add_option("--clients", o->clients, "Concurrent connections sharing the count")
         ->check(CLI::Range(1, 254));
     cmd->add_option("--rounds", o->rounds, "Timed rounds for rates; the median is reported")
         ->check(CLI::Range(1, 1000));
     cmd->add_option("--buffer-size", o->buffer_size,
-                    "Kernel buffer size for both ends (the in/out buffer size options)");
+                    "Kernel buffer size for both ends (the in/out buffer size options) [SIZE: "
+                    "bytes, or with K, M or G]");
     cmd->add_option("--cpu-server", o->cpu_server, "Pin the server process to this CPU")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--cpu-client", o->cpu_client, "Pin the client process to this CPU")
@@ -256,6 +310,7 @@ void add_bench_command(CLI::App& app) {
                     "process) as a remote client does; the directory holds ca.pem, gateway.pem "
                     "and gateway.key (a certificate for IP 127.0.0.1 signed by ca.pem)");
     cmd->add_flag("--json", o->json, "Print the figures as one JSON object on one line");
+    add_verbosity_flags(cmd);
     cmd->callback([o] {
         try {
             if (o->message && !have_message_mode())
@@ -267,17 +322,45 @@ void add_bench_command(CLI::App& app) {
             cfg.test = *bench::parse_test(o->test);
             cfg.system = std::string(o->message ? "npipe-message" : "npipe") +
                          (o->remote.empty() ? "" : "-remote");
-            cfg.size = o->size.empty() ? 0 : bench::parse_size(o->size);
-            cfg.count = o->count.empty() ? 0 : bench::parse_size(o->count);
-            cfg.buffer_size = o->buffer_size.empty() ? 0 : bench::parse_size(o->buffer_size);
+            cfg.size = o->size.empty() ? 0 : parse_size("--size", o->size);
+            cfg.count = o->count.empty() ? 0 : parse_size("--count", o->count);
+            if (!o->bytes.empty()) {
+                if (cfg.test == bench::test_kind::connect)
+                    throw exit_request{2,
+                                       "bench connect: --bytes does not apply (a connection "
+                                       "moves one byte each way); use --count"};
+                cfg.apply_defaults();
+                cfg.count = std::max<std::size_t>(1, parse_size("--bytes", o->bytes) / cfg.size);
+            }
+            cfg.buffer_size =
+                o->buffer_size.empty() ? 0 : parse_size("--buffer-size", o->buffer_size);
             cfg.clients = o->clients;
             cfg.rounds = o->rounds;
             cfg.cpu_server = o->cpu_server;
             cfg.cpu_client = o->cpu_client;
             cfg.json = o->json;
+            bench::config planned = cfg;
+            planned.apply_defaults();
+            if (!o->force && bytes_in_run(planned) > absurd_bytes)
+                throw exit_request{2, "bench: this run would move about " +
+                                          format_bytes(bytes_in_run(planned)) + " (" +
+                                          std::to_string(planned.count) + " operations of " +
+                                          format_bytes(static_cast<double>(planned.size)) +
+                                          "), minutes to hours of work; use --bytes or a "
+                                          "smaller --count, or --force"};
             npipe_transport t(o->message, tuning{o->coalesce, o->spin_us},
                               remote_setup{o->remote, {}});
-            bench::print(bench::run(t, cfg), std::cout);
+            bench::result result;
+            {
+                progress_line progress([](double seconds) {
+                    double moved = static_cast<double>(bytes_moved.load());
+                    return "npipe bench: " + format_bytes(moved) + " moved in " +
+                           std::to_string(static_cast<int>(seconds)) + " s, " +
+                           format_bytes(moved / seconds) + "/s";
+                });
+                result = bench::run(t, cfg);
+            }
+            bench::print(result, std::cout);
         } catch (const bench::bench_error& e) {
             throw exit_request{1, std::string("bench: ") + e.what()};
         }

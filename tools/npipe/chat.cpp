@@ -16,7 +16,9 @@
 #include <string>
 #include <thread>
 
+#include "cleanup.hpp"
 #include "commands.hpp"
+#include "flags.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
@@ -167,6 +169,9 @@ void add_chat_command(CLI::App& app) {
         "Message-mode chat: each line is a message, each message received is a line; "
         "either side ends it with the message x or the end of its input");
     cmd->require_subcommand(1);
+    cmd->footer(R"(Examples:
+  npipe chat server room          in one terminal
+  npipe chat client room          in another; type lines, x ends the chat for both)");
 
     static std::string server_name = "test-pipe";
     auto* server = cmd->add_subcommand(
@@ -174,6 +179,7 @@ void add_chat_command(CLI::App& app) {
     server->add_option("NAME", server_name, "Pipe name")->capture_default_str();
     server->callback([] {
         named_pipe_server pipe(server_name, pipe_direction::in_out, 1, transmission_mode::message);
+        remove_on_signal cleanup(pipe.socket_path());
         std::cerr << "npipe chat: waiting for a client on pipe '" << server_name << "'\n";
         pipe.wait_for_connection();
         std::cerr << "npipe chat: client connected; type messages, x to end\n";
@@ -182,15 +188,15 @@ void add_chat_command(CLI::App& app) {
     });
 
     static std::string client_name = "test-pipe";
-    static int timeout_ms = -1;
+    static std::chrono::milliseconds timeout{-1};
     auto* client =
         cmd->add_subcommand("client", "Connect to a message-mode pipe and chat with its server");
     client->add_option("NAME", client_name, "Pipe name")->capture_default_str();
-    client->add_option("--timeout", timeout_ms,
-                       "Give up connecting after MS milliseconds (default: wait)");
+    add_duration_option(client, "--timeout", timeout, bare_unit::milliseconds,
+                        "Give up connecting after this long (default: wait)");
     client->callback([] {
         named_pipe_client pipe(client_name);
-        pipe.connect(std::chrono::milliseconds(timeout_ms));
+        pipe.connect(timeout);
         if (pipe.transmission_mode() != transmission_mode::message)
             throw exit_request{1, "pipe '" + client_name +
                                       "' is a byte-mode pipe; chat needs a message-mode server "

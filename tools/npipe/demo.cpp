@@ -3,7 +3,9 @@
 #include <chrono>
 #include <iostream>
 
+#include "cleanup.hpp"
 #include "commands.hpp"
+#include "flags.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
 
@@ -13,6 +15,9 @@ void add_demo_command(CLI::App& app) {
     auto* demo =
         app.add_subcommand("demo", "The seed exchange: the server sends 1, the client answers 2");
     demo->require_subcommand(1);
+    demo->footer(R"(Examples:
+  npipe demo server &             prints 2 once a client answered
+  npipe demo client               prints 1 (either side may be the seed article's C# program))");
 
     static std::string server_name = "test-pipe";
     auto* server =
@@ -20,6 +25,7 @@ void add_demo_command(CLI::App& app) {
     server->add_option("NAME", server_name, "Pipe name")->capture_default_str();
     server->callback([] {
         named_pipe_server pipe(server_name);
+        remove_on_signal cleanup(pipe.socket_path());
         pipe.wait_for_connection();
         pipe.write_byte(1);
         int answer = pipe.read_byte();
@@ -30,14 +36,14 @@ void add_demo_command(CLI::App& app) {
     });
 
     static std::string client_name = "test-pipe";
-    static int timeout_ms = -1;
+    static std::chrono::milliseconds timeout{-1};
     auto* client = demo->add_subcommand("client", "Connect, print the server's byte, answer 2");
     client->add_option("NAME", client_name, "Pipe name")->capture_default_str();
-    client->add_option("--timeout", timeout_ms,
-                       "Give up connecting after MS milliseconds (default: wait)");
+    add_duration_option(client, "--timeout", timeout, bare_unit::milliseconds,
+                        "Give up connecting after this long (default: wait)");
     client->callback([] {
         named_pipe_client pipe(client_name);
-        pipe.connect(std::chrono::milliseconds(timeout_ms));
+        pipe.connect(timeout);
         int value = pipe.read_byte();
         if (value < 0)
             throw exit_request{

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "ids.hpp"
 #include "npipe/gateway.hpp"
 #include "npipe/printable.hpp"
@@ -27,10 +28,9 @@ void add_remote_client_flags(CLI::App* cmd, remote_client_flags& flags) {
     cmd->add_option("--token-file", flags.token_file,
                     "Remote pipes: a file holding the gateway's shared token")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--dead-peer-timeout", flags.dead_peer_s,
-                    "Remote pipes: fail after about SECONDS when the network to the gateway "
-                    "vanishes")
-        ->capture_default_str();
+    add_duration_option(cmd, "--dead-peer-timeout", flags.dead_peer_timeout, bare_unit::seconds,
+                        "Remote pipes: fail after about this long when the network to the "
+                        "gateway vanishes (default 30s)");
 }
 
 void apply_remote_client_flags(const remote_client_flags& flags, std::string& server,
@@ -45,15 +45,21 @@ void apply_remote_client_flags(const remote_client_flags& flags, std::string& se
         server = name.substr(2, slash - 2);
         name = name.substr(slash + marker.size());
     }
-    if (server == "." || server == "localhost")
+    if (server == "." || server == "localhost") {
+        for (auto* given : {&flags.ca_file, &flags.cert_file, &flags.key_file, &flags.token_file})
+            if (!given->empty())
+                throw exit_request{2,
+                                   "connect: --ca, --cert, --key and --token-file are for "
+                                   "remote pipes: give --server HOST[:PORT] too"};
         return;
+    }
     auto tls = std::make_shared<remote_options>();
     tls->ca_file = flags.ca_file;
     tls->cert_file = flags.cert_file;
     tls->key_file = flags.key_file;
     if (!flags.token_file.empty())
         tls->token = read_token_file(flags.token_file);
-    tls->dead_peer_timeout = std::chrono::milliseconds(static_cast<long>(flags.dead_peer_s * 1000));
+    tls->dead_peer_timeout = flags.dead_peer_timeout;
     options.remote = std::move(tls);
 }
 
@@ -91,7 +97,8 @@ std::string startup_line(const gateway_options& options, std::uint16_t port) {
 void add_gateway_command(CLI::App& app) {
     static gateway_options options;
     static std::string token_file;
-    static double dead_peer_s = 60, idle_s = 0, handshake_s = 10;
+    static std::chrono::milliseconds dead_peer = default_dead_peer_timeout, idle{0},
+                                     handshake{10'000};
     static std::vector<std::string> allow_owners;
     static bool quiet = false;
     auto* cmd = app.add_subcommand("gateway",
@@ -116,10 +123,9 @@ void add_gateway_command(CLI::App& app) {
     cmd->add_option("--allow-owner", allow_owners,
                     "Also forward to pipes whose server runs as USER (name or uid; repeat for "
                     "more; default: only the gateway's own user)");
-    cmd->add_option("--handshake-timeout", handshake_s,
-                    "Drop a client that has not authenticated and sent its request within "
-                    "SECONDS")
-        ->capture_default_str();
+    add_duration_option(cmd, "--handshake-timeout", handshake, bare_unit::seconds,
+                        "Drop a client that has not authenticated and sent its request within "
+                        "this long (default 10s)");
     cmd->add_option("--max-handshakes", options.max_handshakes,
                     "At most N clients in their handshake at once (the oldest is dropped for a "
                     "new one; 0: no limit)")
@@ -127,11 +133,11 @@ void add_gateway_command(CLI::App& app) {
     cmd->add_option("--max-handshakes-per-address", options.max_handshakes_per_address,
                     "At most N of them from one source address (0: no limit)")
         ->capture_default_str();
-    cmd->add_option("--dead-peer-timeout", dead_peer_s,
-                    "Drop a client whose network vanished after about SECONDS (TCP keepalive)")
-        ->capture_default_str();
-    cmd->add_option("--idle-timeout", idle_s,
-                    "Close a connection idle both ways for SECONDS (default 0: never)");
+    add_duration_option(cmd, "--dead-peer-timeout", dead_peer, bare_unit::seconds,
+                        "Drop a client whose network vanished after about this long (TCP "
+                        "keepalive; default 30s)");
+    add_duration_option(cmd, "--idle-timeout", idle, bare_unit::seconds,
+                        "Close a connection idle both ways for this long (default 0: never)");
     cmd->add_flag("--quiet", quiet, "Do not log connections to stderr");
     cmd->callback([] {
         if (options.client_ca_file.empty() && token_file.empty())
@@ -146,16 +152,14 @@ void add_gateway_command(CLI::App& app) {
                                "remote clients may open"};
         if (!token_file.empty())
             options.token = read_token_file(token_file);
-        if (!(handshake_s > 0))
+        if (handshake.count() <= 0)
             throw exit_request{2, "gateway: --handshake-timeout must be more than 0"};
         for (const auto& user : allow_owners)
             options.allow_owners.push_back(parse_id("--allow-owner", user, user_id));
-        options.handshake_timeout =
-            std::chrono::milliseconds(static_cast<long>(handshake_s * 1000));
+        options.handshake_timeout = handshake;
         raise_descriptor_limit();
-        options.dead_peer_timeout =
-            std::chrono::milliseconds(static_cast<long>(dead_peer_s * 1000));
-        options.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle_s * 1000));
+        options.dead_peer_timeout = dead_peer;
+        options.idle_timeout = idle;
         if (!quiet)
             options.log = [](std::string_view line) {
                 std::cerr << "npipe gateway: " << line << std::endl;

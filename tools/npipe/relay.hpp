@@ -1,40 +1,56 @@
-// Copies between a connected pipe and two local descriptors, like netcat.
+// `serve` and `connect`'s copy between the pipe and stdin/stdout: npipe::relay plus what a
+// terminal user sees (the reason a transfer did not complete, a progress line).
 #pragma once
 
-#include <chrono>
+#include <CLI/CLI.hpp>
+
+#include <condition_variable>
 #include <cstddef>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "npipe/pipe_stream.hpp"
+#include "npipe/relay.hpp"
 
 namespace npipe::cli {
 
-/// Limits a relay puts on its peer; zero means none.
-struct relay_options {
-    /// End the relay when no byte has moved either way for this long (the peer is reported
-    /// idle and the connection closed).
-    std::chrono::milliseconds idle_timeout{0};
-    /// End the relay when a write to the peer makes no progress for this long (the peer has
-    /// stopped reading). Set as SO_SNDTIMEO on the connection.
-    std::chrono::milliseconds write_timeout{0};
+/// How chatty the long-running commands are (--quiet / --verbose).
+enum class verbosity { quiet, normal, verbose };
+/// Set by the -q/-v flags (before or after the subcommand).
+extern verbosity output_level;
+
+/// Adds -q/--quiet and -v/--verbose to `cmd` (the app, and each long-running subcommand).
+void add_verbosity_flags(CLI::App* cmd);
+
+/// A progress line on stderr ("\r" + line(seconds so far)) once a second from the second
+/// second on, while the object lives, erased at its end; only when stderr is a terminal and
+/// not --quiet. `line` runs on the progress thread.
+class progress_line {
+  public:
+    explicit progress_line(std::function<std::string(double seconds)> line);
+    ~progress_line();
+    progress_line(const progress_line&) = delete;
+    progress_line& operator=(const progress_line&) = delete;
+
+  private:
+    void run();
+    std::function<std::string(double)> line_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_ = false;
+    bool shown_ = false;
+    std::thread thread_;
 };
 
-/// How a relay ended.
-struct relay_outcome {
-    int status = 0;         ///< 0, or 1 after printing why a direction failed or timed out
-    bool finished = false;  ///< our side is done: input reached its end, or output was closed
-};
-
-/// Copies in_fd to the pipe and the pipe to out_fd at the same time (two threads, so neither
-/// direction can block the other). At in_fd's end the pipe's write side is shut down; the call
-/// returns when both directions are done, or when the peer has closed the pipe entirely.
-/// `carry` (may be null) holds input read but not delivered because the peer went away: it is
-/// sent first, and refilled on such a failure, so a caller that reconnects loses no input that
-/// never reached a peer.
-relay_outcome relay(pipe_stream& pipe, int in_fd, int out_fd, const relay_options& options,
-                    std::vector<std::byte>* carry);
-
-/// relay() without limits or carry-over. Returns 0, or 1 after printing why a direction failed.
-int relay(pipe_stream& pipe, int in_fd = 0, int out_fd = 1);
+/// Relays stdin and stdout through `pipe` (npipe::relay). A transfer that did not complete is
+/// reported on stderr in one line and returns 1; a complete one returns 0. When the peer hung up
+/// while stdin is a terminal with nothing typed, nothing was lost: a note, and 0. With stderr a
+/// terminal, a progress line (bytes, rate) shows while a long transfer runs. `result`, when not
+/// null, receives the relay's own account.
+int relay_stdio(pipe_stream& pipe, const relay_options& options = {},
+                std::vector<std::byte>* carry = nullptr, relay_result* result = nullptr);
 
 }  // namespace npipe::cli

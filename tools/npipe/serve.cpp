@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "flags.hpp"
 #include "ids.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_server.hpp"
@@ -64,10 +65,6 @@ timeval to_timeval(std::chrono::milliseconds ms) {
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
     tv.tv_usec = static_cast<suseconds_t>(ms.count() % 1000 * 1000);
     return tv;
-}
-
-std::chrono::milliseconds seconds_flag(double seconds) {
-    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
 }
 
 // The signals that stop every serve variant (and remove its socket).
@@ -172,23 +169,6 @@ class refusal_log {
     std::uint64_t held_ = 0;
 };
 
-// A duration flag such as --kill-grace: seconds, or a number with ms, s or m.
-std::chrono::milliseconds parse_grace(const std::string& flag, const std::string& text) {
-    std::size_t used = 0;
-    double value = -1;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    std::string unit = text.substr(used);
-    double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : 0;
-    if (used == 0 || scale == 0 || !(value >= 0) || value * scale > 1e12)
-        throw CLI::ValidationError(
-            flag, "expected a duration such as 500ms, 5s or 1m, got '" + text + "'");
-    return std::chrono::milliseconds(static_cast<std::int64_t>(value * scale + 0.5));
-}
-
 // `serve NAME -- CMD`: CMD for every client, at most `instances` at once, until a stop signal
 // (or, with --once, the first client's CMD ends).
 void serve_command(const std::string& name, const std::vector<std::string>& command, bool once,
@@ -267,8 +247,7 @@ void add_serve_command(CLI::App& app) {
     static std::string group_text;
     static std::vector<std::string> allow_uids_text;
     static std::vector<std::string> allow_gids_text;
-    static double idle_timeout_s = 0;
-    static double write_timeout_s = 0;
+    static relay_options limits;
     static bool echo = false;
     static bool message = false;
     static std::vector<std::string> command;
@@ -296,14 +275,14 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("--allow-gid", allow_gids_text,
                     "Accept only clients whose primary group is this (name or number; repeatable)")
         ->allow_extra_args(false);
-    cmd->add_option("--idle-timeout", idle_timeout_s,
-                    "Close a client after SEC seconds in which nothing moved (with CMD: CMD's "
-                    "reads of the pipe fail after SEC seconds without data; with --echo: a "
-                    "client that sends nothing, or no whole message, for SEC seconds)");
-    cmd->add_option("--write-timeout", write_timeout_s,
-                    "Close a client that reads nothing for SEC seconds while we write to it (with "
-                    "CMD: CMD's writes to the pipe fail after SEC seconds without progress; with "
-                    "--echo: a client that takes none of its echo for SEC seconds)");
+    add_duration_option(cmd, "--idle-timeout", limits.idle_timeout, bare_unit::seconds,
+                        "Close a client after this long in which nothing moved (with CMD: CMD's "
+                        "reads of the pipe fail after it without data; with --echo: a client "
+                        "that sends nothing, or no whole message, for this long)");
+    add_duration_option(cmd, "--write-timeout", limits.write_timeout, bare_unit::seconds,
+                        "Close a client that reads nothing for this long while we write to it "
+                        "(with CMD: CMD's writes to the pipe fail after it without progress; "
+                        "with --echo: a client that takes none of its echo for this long)");
     auto* echo_flag = cmd->add_flag(
         "--echo", echo,
         "Run an async echo server on one thread: each client's bytes (or messages) are sent "
@@ -318,9 +297,15 @@ void add_serve_command(CLI::App& app) {
     cmd->add_option("CMD", command, "Command to run for each client (after --)");
     cmd->callback([cmd] {
         int instances = parse_instances(instances_text);
-        auto kill_grace = parse_grace("--kill-grace", kill_grace_text);
+        auto kill_grace = parse_duration("--kill-grace", kill_grace_text, bare_unit::seconds);
         if (command.empty() && cmd->get_option("--kill-grace")->count() > 0)
             throw CLI::ValidationError("--kill-grace", "applies only with -- CMD");
+        // Flags that would be silently ignored are refused (#17 item 9).
+        if (once && command.empty())
+            throw CLI::ValidationError("--once", "applies to -- CMD only");
+        if (!echo && command.empty() && cmd->get_option("--max-instances")->count() > 0)
+            throw CLI::ValidationError(
+                "--max-instances", "applies to -- CMD and --echo; plain serve takes one client");
         pipe_options options;
         options.current_user_only = current_user_only;
         if (!mode_text.empty())
@@ -342,11 +327,6 @@ void add_serve_command(CLI::App& app) {
                 return false;
             };
         }
-        if (idle_timeout_s < 0 || write_timeout_s < 0)
-            throw CLI::ValidationError("--idle-timeout/--write-timeout", "must not be negative");
-        relay_options limits;
-        limits.idle_timeout = seconds_flag(idle_timeout_s);
-        limits.write_timeout = seconds_flag(write_timeout_s);
         // Signals are blocked before the socket exists, so a SIGTERM that arrives as soon as a
         // client can see the server still takes the clean way out (the watcher below).
         if (echo) {
@@ -370,9 +350,9 @@ void add_serve_command(CLI::App& app) {
             if (ec && ec != errc::operation_aborted)
                 throw pipe_error(ec, name, "wait for connection");
             if (!ec) {
-                auto outcome = relay(server, 0, 1, limits, nullptr);
-                if (outcome.status && !watcher.stopping())
-                    throw exit_request{outcome.status, ""};
+                int status = relay_stdio(server, limits);
+                if (status && !watcher.stopping())
+                    throw exit_request{status, ""};
             }
             // Interrupted: what we copied may be short, so say so as a shell would (130 for
             // Ctrl-C), and never 0 (`npipe serve x > f && use f`).

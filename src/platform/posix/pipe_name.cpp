@@ -54,11 +54,26 @@ std::string pipe_path(std::string_view name, std::error_code& ec) {
     return path;
 }
 
+// Which naming rule `name` breaks, for the message of errc::invalid_name.
+static const char* broken_name_rule(std::string_view name) {
+    if (name.empty())
+        return "a pipe name may not be empty";
+    if (name.find('\0') != std::string_view::npos)
+        return "a pipe name may not contain a NUL byte";
+    if (iequals(name, "anonymous"))
+        return "'anonymous' is reserved (as in .NET)";
+    if (name.front() == '/')
+        return "a socket path may not end with '/'";
+    return "a simple name may not contain '/' (a socket path starts with '/')";
+}
+
 std::string pipe_path(std::string_view name) {
     std::error_code ec;
     auto path = pipe_path(name, ec);
     if (ec)
-        throw pipe_error(ec, name, "map name to socket path");
+        throw pipe_error(
+            ec, name,
+            ec == errc::invalid_name ? broken_name_rule(name) : "map name to socket path");
     return path;
 }
 
