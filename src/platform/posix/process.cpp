@@ -18,8 +18,10 @@
 #include <mutex>
 #include <thread>
 
-#include "npipe/errors.hpp"
 #include "core/pipe_state.hpp"
+#include "npipe/errors.hpp"
+#include "platform/posix/errno_code.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
