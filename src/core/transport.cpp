@@ -6,6 +6,15 @@ namespace npipe::detail {
 
 void send_all(transport& t, std::span<const std::span<const std::byte>> pieces,
               std::error_code& ec) noexcept {
+    if (!t.keeps_boundaries()) {
+        std::size_t total = 0;
+        for (auto piece : pieces)
+            total += piece.size();
+        if (total == 0) {
+            ec.clear();  // nothing to send on a stream: no call at all
+            return;
+        }
+    }
     std::size_t sent = t.send(pieces, ec);
     if (ec || t.keeps_boundaries())
         return;

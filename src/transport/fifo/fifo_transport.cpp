@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
+#include "platform/posix/gather.hpp"
 
 namespace npipe::detail {
 
@@ -64,16 +64,9 @@ ssize_t write_no_sigpipe(int fd, const iovec* iov, int count) {
 std::size_t fifo_transport::send(std::span<const std::span<const std::byte>> pieces,
                                  std::error_code& ec) noexcept {
     iovec iov[4];
-    int count = 0;
-    for (auto piece : pieces) {
-        if (piece.empty())
-            continue;
-        if (count == 4) {
-            ec = errc::invalid_argument;
-            return 0;
-        }
-        iov[count++] = {const_cast<std::byte*>(piece.data()), piece.size()};
-    }
+    int count = gather(pieces, iov, ec);
+    if (count < 0)
+        return 0;
     for (;;) {
         ssize_t n = write_no_sigpipe(fd_.load(std::memory_order_relaxed), iov, count);
         if (n >= 0) {

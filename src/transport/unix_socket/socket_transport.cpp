@@ -9,6 +9,7 @@
 
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
+#include "platform/posix/gather.hpp"
 
 namespace npipe::detail {
 
@@ -93,19 +94,12 @@ std::size_t socket_transport::receive(std::span<std::byte> buffer, std::chrono::
 std::size_t socket_transport::send(std::span<const std::span<const std::byte>> pieces,
                                    std::error_code& ec) noexcept {
     iovec iov[4];
-    std::size_t count = 0;
-    for (auto piece : pieces) {
-        if (piece.empty())
-            continue;
-        if (count == std::size(iov)) {
-            ec = errc::invalid_argument;
-            return 0;
-        }
-        iov[count++] = {const_cast<std::byte*>(piece.data()), piece.size()};
-    }
+    int count = gather(pieces, iov, ec);
+    if (count < 0)
+        return 0;
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = count;
+    msg.msg_iovlen = static_cast<std::size_t>(count);
     for (;;) {
         // A record is sent whole or not at all, so there is no short write to resume; a stream
         // send may be short, and the caller sends the rest.
