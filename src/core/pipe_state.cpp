@@ -6,8 +6,12 @@
 
 namespace npipe::detail {
 
-pipe_state::pipe_state(std::string name_, pipe_direction direction_)
-    : name(std::move(name_)), direction(direction_) {}
+pipe_state::pipe_state(std::string name_, pipe_direction direction_) try
+    : name(name_), direction(direction_) {
+} catch (const std::system_error& e) {
+    // The wake-up event could not be made (out of descriptors): say which pipe it was for.
+    throw pipe_error(e.code(), name_, "create wake-up event");
+}
 
 pipe_state::~pipe_state() = default;
 

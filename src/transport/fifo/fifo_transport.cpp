@@ -7,7 +7,7 @@
 
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
-#include "platform/posix/gather.hpp"
+#include "platform/posix/posix_io.hpp"
 
 namespace npipe::detail {
 
@@ -21,17 +21,8 @@ std::size_t fifo_transport::receive(std::span<std::byte> buffer, std::chrono::na
                                     std::error_code& ec) noexcept {
     // No spinning: a FIFO cannot be read without consuming, and its writer is usually a child
     // process that is not answering a request of ours.
-    for (;;) {
-        ssize_t n = ::read(fd_.load(std::memory_order_relaxed), buffer.data(), buffer.size());
-        if (n >= 0) {
-            ec.clear();
-            return static_cast<std::size_t>(n);
-        }
-        if (errno == EINTR)
-            continue;
-        ec = errno_code(errno);
-        return 0;
-    }
+    int fd = fd_.load(std::memory_order_relaxed);
+    return retry_interrupted([&] { return ::read(fd, buffer.data(), buffer.size()); }, ec);
 }
 
 namespace {
@@ -67,17 +58,8 @@ std::size_t fifo_transport::send(std::span<const std::span<const std::byte>> pie
     int count = gather(pieces, iov, ec);
     if (count < 0)
         return 0;
-    for (;;) {
-        ssize_t n = write_no_sigpipe(fd_.load(std::memory_order_relaxed), iov, count);
-        if (n >= 0) {
-            ec.clear();
-            return static_cast<std::size_t>(n);
-        }
-        if (errno == EINTR)
-            continue;
-        ec = errno_code(errno);
-        return 0;
-    }
+    int fd = fd_.load(std::memory_order_relaxed);
+    return retry_interrupted([&] { return write_no_sigpipe(fd, iov, count); }, ec);
 }
 
 bool fifo_transport::shutdown(shutdown_how, std::error_code& ec) noexcept {

@@ -9,7 +9,7 @@
 
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
-#include "platform/posix/gather.hpp"
+#include "platform/posix/posix_io.hpp"
 
 namespace npipe::detail {
 
@@ -100,21 +100,15 @@ std::size_t socket_transport::send(std::span<const std::span<const std::byte>> p
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<std::size_t>(count);
-    for (;;) {
-        // A record is sent whole or not at all, so there is no short write to resume; a stream
-        // send may be short, and the caller sends the rest.
-        ssize_t n = count == 1 && !records_
-                        ? ::send(fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                        : ::sendmsg(fd(), &msg, MSG_NOSIGNAL);
-        if (n >= 0) {
-            ec.clear();
-            return static_cast<std::size_t>(n);
-        }
-        if (errno == EINTR)
-            continue;
-        ec = errno_code(errno);
-        return 0;
-    }
+    // A record is sent whole or not at all, so there is no short write to resume; a stream
+    // send may be short, and the caller sends the rest.
+    return retry_interrupted(
+        [&] {
+            return count == 1 && !records_
+                       ? ::send(fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                       : ::sendmsg(fd(), &msg, MSG_NOSIGNAL);
+        },
+        ec);
 }
 
 bool socket_transport::shutdown(shutdown_how how, std::error_code& ec) noexcept {
