@@ -1,13 +1,13 @@
 // npipe/options.hpp: the enums and option structs shared by every pipe type (.NET's names).
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
+
+#include "npipe/types.hpp"
 
 namespace npipe {
 
@@ -43,12 +43,14 @@ struct pipe_options {
     /// The file never exists with looser permissions than these, not even for an instant: the
     /// mode is set on the socket before bind(2) and the umask's cut is given back afterwards.
     /// When unset: 0600 with current_user_only, else the umask decides (as in .NET).
-    std::optional<mode_t> socket_mode;
+    /// POSIX only (npipe/posix.hpp).
+    std::optional<file_mode> socket_mode;
 
     /// Server: the socket file's group. The file is created readable by its owner only, given
     /// to the group, and only then opened up to socket_mode, so no member of another group can
     /// connect in between. Fails with errc::access_denied when we may not give files to it.
-    std::optional<gid_t> socket_group;
+    /// POSIX only (npipe/posix.hpp).
+    std::optional<group_id> socket_group;
 
     /// Server: decides, from the kernel's credentials of a client (SO_PEERCRED), whether it may
     /// connect. Called in wait_for_connection right after accept, before a byte is read or

@@ -1,12 +1,12 @@
 // npipe/pipe_name.hpp: how a pipe name becomes a socket path, and which pipes exist.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "npipe/types.hpp"
 
 namespace npipe {
 
@@ -21,12 +21,12 @@ std::string pipe_path(std::string_view name, std::error_code& ec);
 
 /// A pipe found by list_pipes().
 struct pipe_info {
-    std::string name;   ///< the pipe name a client would use ("x" for CoreFxPipe_x, or the path)
-    std::string path;   ///< the socket file
-    bool live = false;  ///< a server is listening on it (false: a stale file from a crash)
-    uid_t owner = 0;    ///< the socket file's owner
-    gid_t group = 0;    ///< the socket file's group
-    mode_t mode = 0;    ///< the socket file's permission bits
+    std::string name;    ///< the pipe name a client would use ("x" for CoreFxPipe_x, or the path)
+    std::string path;    ///< the socket file
+    bool live = false;   ///< a server is listening on it (false: a stale file from a crash)
+    user_id owner = 0;   ///< the socket file's owner
+    group_id group = 0;  ///< the socket file's group
+    file_mode mode = 0;  ///< the socket file's permission bits
 };
 
 /// The pipes in the temp directory (CoreFxPipe_* sockets, live or stale), then every other

@@ -1,8 +1,6 @@
 // npipe/pipe_stream.hpp: the stream every pipe end is (.NET's PipeStream).
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -12,6 +10,7 @@
 #include <system_error>
 
 #include "npipe/options.hpp"
+#include "npipe/types.hpp"
 
 namespace npipe {
 
@@ -22,9 +21,9 @@ struct pipe_state;
 /// Who is on the other end of a local pipe, as the kernel reports it (SO_PEERCRED).
 /// .NET exposes only the user name; npipe also gives the group and the process id.
 struct peer_credentials {
-    uid_t uid = static_cast<uid_t>(-1);
-    gid_t gid = static_cast<gid_t>(-1);
-    pid_t pid = 0;
+    user_id uid = static_cast<user_id>(-1);
+    group_id gid = static_cast<group_id>(-1);
+    process_id pid = 0;
 };
 
 /// One end of a pipe: the base of named_pipe_server, named_pipe_client and the anonymous pipe
@@ -32,7 +31,7 @@ struct peer_credentials {
 /// std::error_code& never throw. A pipe_stream is movable, not copyable.
 class pipe_stream {
   public:
-    using native_handle_type = int;
+    using native_handle_type = npipe::native_handle_type;
 
     pipe_stream(pipe_stream&&) noexcept;
     pipe_stream& operator=(pipe_stream&&) noexcept;

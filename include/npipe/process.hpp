@@ -1,14 +1,13 @@
 // npipe/process.hpp: starting a child process that inherits exactly the descriptors it is given.
 #pragma once
 
-#include <signal.h>
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "npipe/types.hpp"
 
 namespace npipe {
 
@@ -30,14 +29,14 @@ struct process_options {
     /// Descriptors (each above 2) the child inherits under their own numbers, whether or not
     /// they are close-on-exec here: the handles of anonymous pipes, typically. Every other
     /// descriptor above 2 is closed in the child.
-    std::vector<int> inherit_fds;
+    std::vector<native_handle_type> inherit_fds;
 
     /// Descriptors that become the child's stdin, stdout and stderr. Unset: the child shares
     /// ours. The same descriptor may be given for several, and any descriptor may be given,
     /// including 0..2 (stderr_fd = 1 is `2>&1` of our stdout, even with stdout_fd set).
-    std::optional<int> stdin_fd;
-    std::optional<int> stdout_fd;
-    std::optional<int> stderr_fd;
+    std::optional<native_handle_type> stdin_fd;
+    std::optional<native_handle_type> stdout_fd;
+    std::optional<native_handle_type> stderr_fd;
 
     /// The child's whole environment as "NAME=value" entries. Unset: a copy of ours.
     std::optional<std::vector<std::string>> env;
@@ -61,7 +60,7 @@ class child_process {
     ~child_process();
 
     /// The process id (0 for an empty object). Stays valid after the child has been reaped.
-    pid_t pid() const noexcept;
+    process_id pid() const noexcept;
 
     /// Blocks until the child ends and returns how. Returns the same status on every call.
     /// Throws pipe_error when the child was reaped behind our back (SIGCHLD set to SIG_IGN).
@@ -73,8 +72,10 @@ class child_process {
     /// As wait(), giving up after `timeout` with std::nullopt (the child keeps running).
     std::optional<exit_status> wait_for(std::chrono::milliseconds timeout);
 
-    /// Sends `sig` to the child; does nothing once it has been reaped.
-    void kill(int sig = SIGTERM);
+    /// Asks the child to end (SIGTERM); does nothing once it has been reaped.
+    void kill();
+    /// Sends the POSIX signal `sig` to the child; does nothing once it has been reaped.
+    void kill(int sig);
 
     struct impl;  ///< opaque
 

@@ -1,16 +1,11 @@
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "asio/instance_pool.hpp"
-#include "core/pipe_state.hpp"
+#include "core/named_pipe_rules.hpp"
+#include "core/platform.hpp"
+#include "core/transport.hpp"
+#include "framing/message_reader.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "platform/posix/local_socket.hpp"
-#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::asio {
 namespace detail {
@@ -37,49 +32,43 @@ void acceptor_impl::open(std::string_view name_, pipe_direction direction_, int 
                          "create server: max_instances must be 1..254 or "
                          "max_allowed_server_instances");
     path = npipe::pipe_path(name);
-    if (max_instances != max_allowed_server_instances) {
-        pool = std::make_shared<instance_pool>(max_instances, name);
-        npipe::detail::unique_fd copy(::fcntl(pool->wake_fd(), F_DUPFD_CLOEXEC, 0));
-        std::error_code ec;
-        if (copy)
-            wake.assign(copy.get(), ec);
-        if (!copy || ec)
-            throw pipe_error(copy ? ec : std::error_code(errno, std::system_category()), name,
-                             "create server: watch the instance wake-up eventfd");
-        copy.release();
-    }
-    // The same listen logic as named_pipe_server: never take a live server's name, replace a
-    // crashed server's stale socket (ours only), never delete a file that is not a socket,
-    // refuse directories another user could tamper with. The file's mode and group hold from
-    // the moment it exists: socket_mode, else 0600 with current_user_only, else the umask.
-    npipe::detail::listen_spec spec;
-    spec.type = mode == npipe::transmission_mode::message ? SOCK_SEQPACKET : SOCK_STREAM;
-    spec.mode = options.socket_mode;
-    if (!spec.mode && options.current_user_only)
-        spec.mode = 0600;
-    spec.group = options.socket_group;
     std::error_code ec;
+    if (max_instances != max_allowed_server_instances) {
+        try {
+            pool = std::make_shared<instance_pool>(max_instances);
+        } catch (const std::system_error& e) {
+            throw pipe_error(e.code(), name, "create server: create the instance wake-up event");
+        }
+        wake.assign(::asio::generic::stream_protocol(AF_UNIX, 0), pool->wake_handle(), ec);
+        if (ec)
+            throw pipe_error(ec, name, "create server: watch the instance wake-up event");
+    }
+    // The same listen logic as named_pipe_server (the platform's): never take a live server's
+    // name, replace a crashed server's stale socket (ours only), never delete a file that is not
+    // a socket, refuse directories another user could tamper with, the file's mode and group
+    // from the moment it exists.
     std::string why;
-    auto fd = npipe::detail::listen_at(path, spec, bound, ec, why);
+    endpoint = npipe::detail::platform::listen(path, mode, options, ec, why);
     if (ec)
         throw pipe_error(ec, name,
                          "create server at " + path + (why.empty() ? "" : " (" + why + ")"));
-    listener.assign(::asio::generic::stream_protocol(AF_UNIX, 0), fd.get(), ec);
+    listener.assign(::asio::generic::stream_protocol(AF_UNIX, 0), endpoint->native(), ec);
     if (ec) {
-        npipe::detail::unlink_if_same(path, bound);
+        endpoint.reset();
         throw pipe_error(ec, name, "create server at " + path);
     }
-    fd.release();
 }
 
 void acceptor_impl::close() noexcept {
     ++close_generation;
     std::error_code ignored;
-    if (listener.is_open()) {
-        listener.close(ignored);
-        npipe::detail::unlink_if_same(path, bound);
-    }
-    wake.close(ignored);
+    // The reactor lets go of the handles first; the platform's listener then closes its own and
+    // removes the socket file (if it is still ours).
+    if (listener.is_open())
+        listener.release(ignored);
+    endpoint.reset();
+    if (wake.is_open())
+        wake.release(ignored);
 }
 
 void acceptor_impl::cancel() noexcept {
@@ -103,47 +92,41 @@ void acceptor_impl::drain_wake() noexcept {
         pool->drain();
 }
 
-int acceptor_impl::try_accept(std::error_code& ec) noexcept {
+std::shared_ptr<npipe::detail::transport> acceptor_impl::try_accept(std::error_code& ec) noexcept {
+    using accept_status = npipe::detail::platform::listener::accept_status;
     // Refused clients are taken a few at a time: a flood of them (another user's connect loop)
     // must not keep the event loop from the admitted clients' I/O.
     constexpr int max_refusals_per_call = 16;
     for (int refused = 0;;) {
-        npipe::detail::unique_fd fd(
-            ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-        if (!fd) {
-            // The client gave up before we got to it: take the next one.
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            ec = npipe::detail::errno_code(errno);
-            return -1;
-        }
+        accept_status status;
+        auto connection = endpoint->accept(options, status, ec);
+        // The client gave up before we got to it: take the next one.
+        if (status == accept_status::none_queued && !would_block(ec))
+            continue;
+        if (status != accept_status::accepted)
+            return nullptr;
         // current_user_only and accept_peer: a refused client is closed before a byte moves
         // (it reads end of stream) and the next one is taken.
-        if (!npipe::detail::admit_peer(fd.get(), options)) {
+        if (!npipe::detail::admit_peer(*connection, options)) {
             if (++refused == max_refusals_per_call) {
                 ec = std::make_error_code(std::errc::interrupted);
-                return -1;
+                return nullptr;
             }
             continue;
         }
-        npipe::detail::set_buffer_sizes(fd.get(), options.in_buffer_size, options.out_buffer_size);
-        if (direction == pipe_direction::in)
-            ::shutdown(fd.get(), SHUT_WR);
-        if (direction == pipe_direction::out)
-            ::shutdown(fd.get(), SHUT_RD);
-        ec.clear();
-        return fd.release();
+        return connection;
     }
 }
 
-std::shared_ptr<pipe_impl> acceptor_impl::make_pipe(const ::asio::any_io_executor& ex, int fd,
-                                                    std::error_code& ec) {
+std::shared_ptr<pipe_impl> acceptor_impl::make_pipe(
+    const ::asio::any_io_executor& ex, std::shared_ptr<npipe::detail::transport> connection,
+    std::error_code& ec) {
     std::shared_ptr<pipe_impl> p;
     try {
         p = std::make_shared<pipe_impl>(ex);
         p->name = name;
     } catch (const std::bad_alloc&) {
-        npipe::detail::unique_fd drop(fd);
+        connection->close();
         release_slot();
         ec = std::make_error_code(std::errc::not_enough_memory);
         return nullptr;
@@ -151,7 +134,7 @@ std::shared_ptr<pipe_impl> acceptor_impl::make_pipe(const ::asio::any_io_executo
     p->direction = direction;
     p->max_message_size = options.max_message_size;
     p->read_mode = mode;  // a message server starts in message read mode, as on Windows
-    p->adopt(fd, mode, ec);
+    p->adopt(std::move(connection), mode, ec);
     if (ec) {
         release_slot();
         return nullptr;

@@ -1,39 +1,29 @@
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <utility>
 
+#include "asio/remote_hook.hpp"
+#include "core/named_pipe_rules.hpp"
+#include "core/platform.hpp"
+#include "core/remote_hook.hpp"
 #include "npipe/asio/named_pipe_client.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "core/pipe_state.hpp"
-#include "platform/posix/local_socket.hpp"
-#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::asio {
 namespace detail {
 
 namespace {
 
-// The last steps of a connect, local or remote: buffer sizes, direction, then the pipe owns
-// the socket.
-void take_connection(pipe_impl& impl, npipe::detail::unique_fd fd, bool message,
-                     std::error_code& ec) noexcept {
-    npipe::detail::set_buffer_sizes(fd.get(), impl.options.in_buffer_size,
-                                    impl.options.out_buffer_size);
-    if (impl.direction == pipe_direction::in)
-        ::shutdown(fd.get(), SHUT_WR);
-    if (impl.direction == pipe_direction::out)
-        ::shutdown(fd.get(), SHUT_RD);
-    impl.adopt(fd.release(),
+std::atomic<remote_connect_fn> registered_remote{nullptr};
+
+// The last step of a connect, local or remote: the pipe takes the connection.
+void take_connection(pipe_impl& impl, std::shared_ptr<npipe::detail::transport> connection,
+                     bool message, std::error_code& ec) noexcept {
+    impl.adopt(std::move(connection),
                message ? npipe::transmission_mode::message : npipe::transmission_mode::byte, ec);
     if (!ec)
         impl.read_mode = npipe::transmission_mode::byte;  // as on Windows: clients opt in
 }
-
-std::atomic<remote_connect_fn> registered_remote{nullptr};
 
 }  // namespace
 
@@ -41,86 +31,87 @@ void set_remote_connector(remote_connect_fn connector) noexcept {
     registered_remote.store(connector);
 }
 
-bool start_remote_attempt(const std::shared_ptr<pipe_impl>& impl,
-                          std::optional<std::chrono::steady_clock::time_point> deadline,
-                          const std::shared_ptr<remote_wait>& wait, std::error_code& ec) {
+bool is_remote(const pipe_impl& impl) noexcept {
+    return npipe::detail::is_remote_path(impl.path);
+}
+
+std::shared_ptr<remote_wait> start_remote_attempt(
+    const std::shared_ptr<pipe_impl>& impl,
+    std::optional<std::chrono::steady_clock::time_point> deadline, std::error_code& ec) {
     auto connector = registered_remote.load();
     if (!connector) {
         ec = npipe::errc::not_supported;  // npipe::remote is not linked in
-        return false;
+        return nullptr;
     }
-    auto slash = impl->path.find('/', 2);
-    std::string_view server = std::string_view(impl->path).substr(2, slash - 2);
+    auto wait = std::make_shared<remote_wait>();
     std::weak_ptr<pipe_impl> pipe = impl;
-    connector(impl->socket.get_executor(), server, impl->name, impl->options, deadline, wait,
-              [pipe] {
+    connector(impl->socket.get_executor(), npipe::detail::remote_server(impl->path), impl->name,
+              impl->options, deadline, wait, [pipe] {
                   if (auto p = pipe.lock(); p && p->connecting)
                       p->connecting->timer.cancel();
               });
-    return true;
+    return wait;
 }
 
-void adopt_remote(pipe_impl& impl, remote_outcome& outcome, std::error_code& ec) noexcept {
-    npipe::detail::unique_fd fd(std::exchange(outcome.fd, -1));
-    take_connection(impl, std::move(fd), outcome.message, ec);
-    if (!ec)
-        impl.relay_failure = std::move(outcome.relay_failure);
-}
-
-void discard_remote(remote_outcome& outcome) noexcept {
-    npipe::detail::unique_fd(std::exchange(outcome.fd, -1));
+remote_answer take_remote_answer(pipe_impl& impl, remote_wait& wait, bool stop,
+                                 std::error_code& ec) noexcept {
+    if (!wait.ready) {  // cancelled, closed or destroyed meanwhile
+        wait.abandoned = true;
+        if (wait.cancel)
+            wait.cancel();
+        return remote_answer::abandoned;
+    }
+    auto& r = wait.outcome;
+    if (stop) {
+        if (r.connection)
+            r.connection->close();
+        return remote_answer::abandoned;
+    }
+    ec = r.ec;
+    if (ec)
+        return r.retry ? remote_answer::retry : remote_answer::failed;
+    take_connection(impl, std::move(r.connection), r.message, ec);
+    return ec ? remote_answer::failed : remote_answer::connected;
 }
 
 pipe_impl::attempt pipe_impl::try_connect(std::error_code& ec) noexcept {
-    auto fd = npipe::detail::connect_once(path, ec);
     bool message = false;
-    if (ec == std::error_code(EPROTOTYPE, std::system_category())) {
-        // The listener is not SOCK_STREAM: a message-mode pipe. Nothing was sent, so the
-        // discovery costs a byte-mode server nothing.
-        fd = npipe::detail::connect_once(path, ec, SOCK_SEQPACKET);
-        message = true;
-    }
-    if (ec) {
-        if (npipe::detail::worth_retrying(ec))
-            return attempt::retry;
-        if (ec.category() == std::system_category())
-            ec = npipe::detail::errno_code(ec.value());
+    npipe::detail::platform::connect_status status;
+    auto connection = npipe::detail::connect_local(path, options, message, status, ec);
+    if (status == npipe::detail::platform::connect_status::retry)
+        return attempt::retry;
+    if (!connection)
         return attempt::failed;
-    }
-    if (options.current_user_only) {
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-            cred.uid != ::geteuid()) {
-            ec = npipe::errc::access_denied;
-            return attempt::failed;
-        }
-    }
-    take_connection(*this, std::move(fd), message, ec);
+    take_connection(*this, std::move(connection), message, ec);
     return ec ? attempt::failed : attempt::connected;
 }
 
 bool pipe_impl::start_watch() noexcept {
-    auto fd = npipe::detail::watch_socket_directory(path);
-    if (!fd)
+    auto& c = *connecting;
+    c.endpoint_watch = npipe::detail::platform::watch_endpoint(path);
+    if (!c.endpoint_watch)
         return false;
     std::error_code ec;
-    connecting->watch.assign(fd.get(), ec);
-    if (ec)
+    c.watch.assign(::asio::generic::stream_protocol(AF_UNIX, 0), c.endpoint_watch->native(), ec);
+    if (ec) {
+        c.endpoint_watch.reset();
         return false;
-    fd.release();
+    }
     return true;
 }
 
 void pipe_impl::drain_watch() noexcept {
-    if (connecting && connecting->watch.is_open())
-        npipe::detail::drain_events(connecting->watch.native_handle());
+    if (connecting && connecting->endpoint_watch)
+        connecting->endpoint_watch->drain();
 }
 
 void pipe_impl::stop_watch() noexcept {
     if (connecting) {
         std::error_code ignored;
-        connecting->watch.close(ignored);
+        // The reactor lets go first; the platform's watch then closes its handle.
+        if (connecting->watch.is_open())
+            connecting->watch.release(ignored);
+        connecting->endpoint_watch.reset();
     }
 }
 
@@ -145,11 +136,9 @@ named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view s
                         direction, options) {
     if (npipe::detail::is_local_server(server_name))
         return;
-    if (name.empty() || name.find('/') != std::string_view::npos || name.size() > 255)
-        throw npipe::pipe_error(npipe::errc::invalid_name, name, "open a remote pipe");
     auto& p = *impl();
+    p.path = npipe::detail::remote_path(server_name, name);
     p.name = std::string(name);
-    p.path = "//" + std::string(server_name) + "/pipe/" + std::string(name);
 }
 
 const std::string& named_pipe_client::socket_path() const noexcept {

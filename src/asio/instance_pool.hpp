@@ -1,28 +1,18 @@
 // The max_instances quota of an acceptor, shared with the pipes it accepted: a pipe gives its
-// slot back when it is closed or destroyed, on whatever thread that happens, and the eventfd
-// wakes an accept waiting for a slot through the reactor.
+// slot back when it is closed or destroyed, on whatever thread that happens, and the platform's
+// wake-up event wakes an accept waiting for a slot through the reactor.
 #pragma once
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cstdint>
 #include <mutex>
 
-#include "npipe/errors.hpp"
-#include "platform/posix/unique_fd.hpp"
+#include "core/platform.hpp"
 
 namespace npipe::asio::detail {
 
 class instance_pool {
   public:
-    /// Throws pipe_error when the eventfd cannot be created.
-    explicit instance_pool(int max, const std::string& pipe_name) : max_(max) {
-        wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-        if (!wake_)
-            throw pipe_error({errno, std::system_category()}, pipe_name,
-                             "create server: create the instance wake-up eventfd");
-    }
+    /// Throws std::system_error when the wake-up event cannot be created.
+    explicit instance_pool(int max) : max_(max) {}
 
     bool try_acquire() noexcept {
         std::lock_guard lock(mutex_);
@@ -37,24 +27,19 @@ class instance_pool {
             std::lock_guard lock(mutex_);
             --live_;
         }
-        std::uint64_t one = 1;
-        // Cannot fail short of the counter overflowing 2^64-2, which would take centuries.
-        [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+        wake_.signal();
     }
 
-    /// Consumes the pending wake-ups (the eventfd is non-blocking).
-    void drain() noexcept {
-        std::uint64_t value = 0;
-        [[maybe_unused]] auto n = ::read(wake_.get(), &value, sizeof value);
-    }
+    /// Consumes the pending wake-ups.
+    void drain() noexcept { wake_.clear(); }
 
-    int wake_fd() const noexcept { return wake_.get(); }
+    npipe::detail::platform::handle wake_handle() const noexcept { return wake_.native(); }
 
   private:
     std::mutex mutex_;
     int max_;
     int live_ = 0;
-    npipe::detail::unique_fd wake_;
+    npipe::detail::platform::wake_event wake_;
 };
 
 }  // namespace npipe::asio::detail

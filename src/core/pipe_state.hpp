@@ -10,25 +10,23 @@
 #include <string>
 #include <system_error>
 
+#include "core/platform.hpp"
+#include "core/transport.hpp"
 #include "framing/message_channel.hpp"
 #include "npipe/options.hpp"
-#include "platform/posix/unique_fd.hpp"
 
 namespace npipe::detail {
 
-/// Sockets are written with MSG_NOSIGNAL; pipes (FIFOs) need SIGPIPE blocked around write().
-enum class fd_kind { socket, pipe };
-
 struct pipe_state {
-    pipe_state(std::string name, pipe_direction direction, fd_kind kind);
+    pipe_state(std::string name, pipe_direction direction);
     virtual ~pipe_state();
     pipe_state(const pipe_state&) = delete;
     pipe_state& operator=(const pipe_state&) = delete;
 
     std::string name;
     std::atomic<pipe_direction> direction;  ///< atomic: shutdown_write() may race a read
-    fd_kind kind;
-    unique_fd conn;                   ///< the connection (or pipe end); empty when not connected
+    /// The connection (or pipe end); empty when not connected. Shared with `messages`.
+    std::shared_ptr<transport> conn;
     std::atomic<bool> broken{false};  ///< a write hit EPIPE: every later write fails at once
     std::atomic<bool> closed{false};  ///< close() was called: waits end with operation_aborted
     bool eof = false;                 ///< a byte-pipe read returned 0 (message pipes: `messages`)
@@ -50,21 +48,29 @@ struct pipe_state {
     /// Takes the performance options (coalesce_messages, spin_before_block) from `options`.
     void tune(const pipe_options& options) noexcept;
 
-    /// Message pipes: sets up `messages` over the connection in `conn` (a SOCK_SEQPACKET
-    /// socket), polling before reads block (`spin`) unless the peer is confined to the one CPU
-    /// this thread is confined to. Fails only when out of memory.
-    void attach_message_channel(std::size_t max_message_size, std::error_code& ec) noexcept;
+    /// Takes a new connection: the direction this end does not use is shut down (as .NET does),
+    /// and message pipes get their framing. Fails only when out of memory (the connection is
+    /// dropped then).
+    void attach(std::shared_ptr<transport> connection, std::error_code& ec) noexcept;
 
-    /// Drops the connection; `end_for_everyone` shuts the socket down first, so a reader
+    /// Message pipes: sets up `messages` over `conn`, polling before reads block (`spin`) unless
+    /// the peer is confined to the one CPU this thread is confined to. Fails only when out of
+    /// memory.
+    void attach_message_channel(std::size_t max_message_size, std::error_code& ec) noexcept;
+    std::size_t max_message_size = pipe_options::default_max_message_size;
+
+    /// Drops the connection; `end_for_everyone` ends it first (socket shutdown), so a reader
     /// blocked in another thread wakes and copies held by child processes end too.
     void drop_connection(bool end_for_everyone = true) noexcept;
-    /// Marks the pipe closed, wakes every wait on it and shuts the connection down (the
-    /// descriptor stays allocated until destruction, see pipe_stream::close). Thread-safe.
+    /// Marks the pipe closed, wakes every wait on it and ends the connection (the handle stays
+    /// allocated until destruction where the transport allows, see pipe_stream::close).
+    /// Thread-safe.
     void close() noexcept;
 
-    /// Blocks until `fd` is readable, the pipe is closed, or the deadline passes.
+    /// Blocks until `handle` is readable, the pipe is closed, or the deadline passes.
     /// Returns an empty code when readable, operation_aborted or timed_out otherwise.
-    std::error_code wait_readable(int fd,
+    /// An invalid handle waits for close() or the deadline only.
+    std::error_code wait_readable(platform::handle handle,
                                   std::optional<std::chrono::steady_clock::time_point> deadline);
 
     /// Sleeps until the deadline or close(), whichever comes first; true when closed.
@@ -73,27 +79,9 @@ struct pipe_state {
     /// Hook for subclasses: release what close() should release (server instances, ...).
     virtual void on_close() noexcept {}
 
-    /// Hook for subclasses whose connection is relayed (remote pipes): why the stream ended, when
-    /// it ended in an error the relay saw (a dead network) rather than the peer's close.
-    /// Consulted only at end of stream.
-    virtual std::error_code end_of_stream_error() const noexcept { return {}; }
-
   private:
-    unique_fd wake_;  ///< eventfd signalled by close(); polled beside every blocking wait
+    platform::wake_event wake_;  ///< signalled by close(); waited on beside every blocking wait
 };
-
-/// Maps an errno to the npipe error a user branches on, or a system_category code.
-std::error_code errno_code(int error) noexcept;
-
-/// One read: bytes read, 0 at end of stream. EINTR is retried.
-std::size_t read_some(int fd, std::span<std::byte> buffer, std::error_code& ec) noexcept;
-
-/// read_some, after polling with non-blocking reads for up to `spin` (a socket only).
-std::size_t read_some_spinning(int fd, std::span<std::byte> buffer, std::chrono::nanoseconds spin,
-                               std::error_code& ec) noexcept;
-
-/// Writes everything, retrying short writes and EINTR; never raises SIGPIPE.
-void write_all(int fd, fd_kind kind, std::span<const std::byte> data, std::error_code& ec) noexcept;
 
 /// Throws pipe_error naming the pipe and the operation when ec is set.
 void throw_if(const std::error_code& ec, const std::string& pipe_name, std::string_view operation);

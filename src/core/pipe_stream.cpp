@@ -1,9 +1,7 @@
 #include "npipe/pipe_stream.hpp"
 
-#include <sys/socket.h>
-
-#include "npipe/errors.hpp"
 #include "core/pipe_state.hpp"
+#include "npipe/errors.hpp"
 
 namespace npipe {
 
@@ -60,13 +58,12 @@ std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) 
     if (s.messages) [[unlikely]] {
         auto n = s.messages->read(buffer, s.read_mode.load(std::memory_order_relaxed), ec);
         if (n == 0 && !ec && s.messages->end_of_stream()) [[unlikely]]
-            ec = s.end_of_stream_error();
+            ec = s.conn ? s.conn->end_of_stream_error() : std::error_code();
         return n;
     }
-    auto n = s.spin.count() == 0 ? detail::read_some(s.conn.get(), buffer, ec)
-                                 : detail::read_some_spinning(s.conn.get(), buffer, s.spin, ec);
+    auto n = s.conn->receive(buffer, s.spin, ec);
     if (n == 0 && !ec && !buffer.empty()) [[unlikely]] {
-        if ((ec = s.end_of_stream_error()))
+        if ((ec = s.conn->end_of_stream_error()))
             return 0;
         s.eof = true;
     }
@@ -86,8 +83,10 @@ void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) no
         return;
     if (s.messages) [[unlikely]]
         s.messages->write(data, ec);
-    else
-        detail::write_all(s.conn.get(), s.kind, data, ec);
+    else {
+        const std::span<const std::byte> pieces[1] = {data};
+        detail::send_all(*s.conn, pieces, ec);
+    }
     if (ec == errc::broken_pipe)
         s.broken = true;
 }
@@ -130,12 +129,9 @@ void pipe_stream::shutdown_write() {
     if (ec == errc::broken_pipe)
         return;  // nothing more can reach the peer anyway
     detail::throw_if(ec, s.name, "shut down the write side");
-    if (s.kind == detail::fd_kind::socket) {
-        if (::shutdown(s.conn.get(), SHUT_WR) != 0)
-            detail::throw_if(detail::errno_code(errno), s.name, "shut down the write side");
-    } else {
-        s.conn.reset();  // a FIFO end has one direction: closing it is the shutdown
-    }
+    if (!s.conn->shutdown(detail::shutdown_how::send, ec))
+        s.conn.reset();  // it could only close (a FIFO end, which flows one way)
+    detail::throw_if(ec, s.name, "shut down the write side");
     s.direction = pipe_direction::in;
 }
 
@@ -200,13 +196,10 @@ peer_credentials pipe_stream::get_peer_credentials() const {
     auto& s = *state_;
     if (!s.conn)
         detail::throw_if(errc::not_connected, s.name, "get peer credentials");
-    if (s.kind != detail::fd_kind::socket)
-        detail::throw_if(errc::not_supported, s.name, "get peer credentials");
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(s.conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        detail::throw_if(detail::errno_code(errno), s.name, "get peer credentials");
-    return {cred.uid, cred.gid, cred.pid};
+    std::error_code ec;
+    auto peer = s.conn->peer(ec);
+    detail::throw_if(ec, s.name, "get peer credentials");
+    return peer;
 }
 
 void pipe_stream::close() noexcept {
@@ -215,7 +208,8 @@ void pipe_stream::close() noexcept {
 }
 
 pipe_stream::native_handle_type pipe_stream::native_handle() const noexcept {
-    return state_ && !state_->closed ? state_->conn.get() : -1;
+    return state_ && !state_->closed && state_->conn ? state_->conn->native_handle()
+                                                     : detail::platform::invalid_handle;
 }
 
 const std::string& pipe_stream::pipe_name() const noexcept {

@@ -1,7 +1,8 @@
-// Message semantics (one write = one message, reads that stop at message boundaries,
-// is_message_complete, the size limit) on top of any transport that moves bytes. The
-// transport owns its quirks (SOCK_SEQPACKET's record size, for instance); this layer sees
-// only bytes and frames (frame.hpp), so a stream or TLS transport can reuse it unchanged.
+// The synchronous layer's message semantics (one write = one message, reads that stop at
+// message boundaries, is_message_complete, the size limit, coalescing) over any transport
+// (core/transport.hpp). The transport owns its quirks (SOCK_SEQPACKET's record size, for
+// instance); this layer sees only bytes and frames (frame.hpp) and calls no OS function. Reads
+// go through the one message reader (message_reader.hpp) that npipe::asio uses too.
 #pragma once
 
 #include <atomic>
@@ -12,38 +13,19 @@
 #include <span>
 #include <system_error>
 
-#include "framing/frame_decoder.hpp"
+#include "core/transport.hpp"
+#include "framing/message_reader.hpp"
 #include "npipe/options.hpp"
 
 namespace npipe::detail {
-
-/// What a message_channel needs from a connection. Implementations are used by one reader and
-/// one writer thread at a time (the channel serialises each side).
-class message_transport {
-  public:
-    virtual ~message_transport() = default;
-
-    /// Receives the next bytes into `buffer` (at least receive_size() long): on a record
-    /// transport, exactly one whole record. Returns 0 at end of stream. Blocks.
-    virtual std::size_t receive(std::span<std::byte> buffer, std::error_code& ec) noexcept = 0;
-
-    /// Sends the concatenation of `pieces` (at most max_send_size() bytes in all) as one unit,
-    /// all of it or nothing usable (an error then breaks the connection).
-    virtual void send(std::span<const std::span<const std::byte>> pieces,
-                      std::error_code& ec) noexcept = 0;
-
-    /// The largest unit send() takes: frames are cut so that header + payload fit.
-    virtual std::size_t max_send_size() const noexcept = 0;
-
-    /// The buffer size receive() needs (the largest record a peer may send).
-    virtual std::size_t receive_size() const noexcept = 0;
-};
 
 class message_channel {
   public:
     /// Allocates nothing for data: an idle channel holds no buffer (see held_), and a coalescing
     /// one allocates its write buffer at its first buffered write.
-    message_channel(std::unique_ptr<message_transport> transport, std::size_t max_message_size);
+    /// The channel shares the transport with its pipe, so a reader woken by a close still finds
+    /// it (closed) after the pipe has let go of it.
+    message_channel(std::shared_ptr<transport> transport, std::size_t max_message_size);
 
     /// In message read mode: bytes of one message, never crossing into the next; returns when
     /// the buffer is full or the message is complete (0 for an empty message). In byte read
@@ -65,12 +47,9 @@ class message_channel {
     /// allocated by the first write that needs it and kept. Call before the channel is shared.
     void enable_coalescing() noexcept { coalesce_ = true; }
 
-    /// Before a read blocks in receive(), poll socket `fd` with non-blocking peeks for up to
-    /// `spin` (pipe_options::spin_before_block). Call before the channel is shared.
-    void set_spin(int fd, std::chrono::nanoseconds spin) noexcept {
-        spin_fd_ = fd;
-        spin_ = spin;
-    }
+    /// Before a read blocks in the transport's receive, poll for up to `spin`
+    /// (pipe_options::spin_before_block). Call before the channel is shared.
+    void set_spin(std::chrono::nanoseconds spin) noexcept { spin_ = spin; }
 
     /// Sends what coalescing has buffered (nothing to do without coalescing). Waits for a
     /// writer in another thread to finish its message first.
@@ -81,27 +60,16 @@ class message_channel {
     void flush_if_idle() noexcept;
 
     /// Whether the last read ended at a message boundary (true before any read).
-    bool is_message_complete() const noexcept { return complete_.load(std::memory_order_relaxed); }
+    bool is_message_complete() const noexcept { return reader_.is_message_complete(); }
 
     /// Whether a read has returned 0 because the stream ended (an empty message also reads 0).
-    bool end_of_stream() const noexcept { return eos_.load(std::memory_order_relaxed); }
+    bool end_of_stream() const noexcept { return reader_.end_of_stream(); }
 
-    std::size_t max_message_size() const noexcept { return decoder_.max_message_size(); }
+    std::size_t max_message_size() const noexcept { return reader_.max_message_size(); }
 
   private:
-    std::unique_ptr<message_transport> transport_;
-    // The receive buffer, held only while it has bytes not yet decoded (a record the reader has
-    // consumed part of): held_[begin_, end_). A read that must receive borrows its thread's
-    // buffer (see message_channel.cpp) and hands it back once every byte is decoded, so an idle
-    // pipe, or one whose reader keeps up, holds none, and a streaming reader allocates nothing.
-    std::unique_ptr<std::byte[]> held_;
-    std::size_t held_capacity_ = 0;
-    std::size_t begin_ = 0, end_ = 0;
-    frame_decoder decoder_;
-    std::error_code pending_;  ///< an error found after bytes were already returned (byte mode)
-    std::error_code failed_;   ///< a fatal transport error: every later read reports it
-    std::atomic<bool> complete_{true};
-    std::atomic<bool> eos_{false};
+    std::shared_ptr<transport> transport_;
+    message_reader reader_;  ///< guarded by read_mutex_
     std::mutex read_mutex_;
     std::mutex write_mutex_;
     // Coalescing: out_[0, out_size_) holds whole frames not yet sent (guarded by write_mutex_);
@@ -111,16 +79,12 @@ class message_channel {
     bool coalesce_ = false;
     std::atomic<bool> out_pending_{false};
     std::error_code out_error_;  ///< a send of buffered frames failed outside write()
-    int spin_fd_ = -1;
     std::chrono::nanoseconds spin_{0};
 
     void send_buffered(std::error_code& ec) noexcept;  ///< write_mutex_ held
-    void spin_until_readable() noexcept;
-    /// read_mutex_ held: receives the next bytes into a borrowed buffer (held_ afterwards);
-    /// 0 with ec clear at end of stream.
-    std::size_t receive(std::error_code& ec) noexcept;
-    /// read_mutex_ held: gives held_ back to this thread once every byte in it is decoded.
-    void release_if_drained() noexcept;
+    /// Before a read blocks: sends what coalescing holds, so a reader about to wait for an
+    /// answer does not sit on the request that provokes it.
+    void flush_before_blocking() noexcept;
 };
 
 }  // namespace npipe::detail

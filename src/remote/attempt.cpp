@@ -7,8 +7,8 @@
 #include <array>
 #include <vector>
 
-#include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
+#include "platform/posix/errno_code.hpp"
 #include "platform/posix/local_socket.hpp"
 #include "remote/address.hpp"
 #include "remote/pump.hpp"

@@ -8,11 +8,13 @@
 #include <mutex>
 #include <thread>
 
-#include "npipe/asio/named_pipe_client.hpp"
+#include "asio/remote_hook.hpp"
+#include "core/remote_hook.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/remote_options.hpp"
+#include "platform/posix/local_socket.hpp"
 #include "remote/attempt.hpp"
-#include "remote/connector.hpp"
+#include "transport/unix_socket/socket_transport.hpp"
 
 namespace npipe {
 namespace detail::remote {
@@ -25,13 +27,13 @@ using deadline_t = std::optional<clock::time_point>;
 // connecting thread and, once connected, the pump forwards on a thread of its own. Owned by
 // the pipe: close() winds it down and joins the thread, so a closed pipe leaves neither thread
 // nor descriptor behind.
-class relay final : public remote_link {
+class relay {
   public:
     // How long close() lets the relay deliver what the pipe wrote before it closed (the
     // gateway may be slow to read) before cutting it off, as SO_LINGER would.
     static constexpr auto linger = std::chrono::seconds(5);
 
-    ~relay() override { close(); }
+    ~relay() { close(); }
 
     // Connects on the calling thread; on success the forwarding goes on in our thread.
     attempt_result connect(std::string_view server, std::string_view name,
@@ -64,12 +66,16 @@ class relay final : public remote_link {
         return std::move(*result);
     }
 
-    std::error_code failure() const noexcept override {
+    /// The error that ended the relayed connection (a dead network: timed_out), or none.
+    std::error_code failure() const noexcept {
         std::lock_guard lock(mutex_);
         return failure_;
     }
 
-    void close() noexcept override {
+    /// Ends the relay once the pipe's end of the connection is shut down: it first lets the
+    /// relay deliver what was written (bounded, as SO_LINGER), then stops it and releases its
+    /// thread, descriptors and TLS state. Idempotent.
+    void close() noexcept {
         std::call_once(close_once_, [this] {
             if (!thread_.joinable())
                 return;
@@ -97,6 +103,66 @@ class relay final : public remote_link {
     std::once_flag close_once_;
 };
 
+// The remote transport: the pipe's end of the local socket pair whose other end is relayed to
+// the gateway, plus what the relay knows: why it ended (a dead network reads as that error, not
+// as the peer's close) and, for the synchronous client, the relay itself, wound down when the
+// pipe ends its side.
+class relayed_transport final : public transport {
+  public:
+    relayed_transport(unique_fd fd, bool message, std::function<std::error_code()> failure,
+                      std::shared_ptr<relay> link)
+        : inner_(fd.release(), message), failure_(std::move(failure)), link_(std::move(link)) {}
+    ~relayed_transport() override { close(); }
+
+    bool keeps_boundaries() const noexcept override { return inner_.keeps_boundaries(); }
+    std::size_t max_send_size() const noexcept override { return inner_.max_send_size(); }
+    std::size_t receive_size() const noexcept override { return inner_.receive_size(); }
+    std::size_t receive(std::span<std::byte> buffer, std::chrono::nanoseconds spin,
+                        std::error_code& ec) noexcept override {
+        return inner_.receive(buffer, spin, ec);
+    }
+    std::size_t send(std::span<const std::span<const std::byte>> pieces,
+                     std::error_code& ec) noexcept override {
+        return inner_.send(pieces, ec);
+    }
+    bool shutdown(shutdown_how how, std::error_code& ec) noexcept override {
+        return inner_.shutdown(how, ec);
+    }
+    void end() noexcept override {
+        // The relay must see our end go before it can finish.
+        inner_.end();
+        if (link_)
+            link_->close();
+    }
+    void close() noexcept override {
+        end();
+        inner_.close();
+    }
+    peer_credentials peer(std::error_code& ec) const noexcept override {
+        ec = errc::not_supported;  // the peer is another machine's: the gateway vouches for it
+        return {};
+    }
+    std::error_code end_of_stream_error() const noexcept override {
+        return failure_ ? failure_() : std::error_code();
+    }
+    pipe_stream::native_handle_type native_handle() const noexcept override {
+        return inner_.native_handle();
+    }
+
+  private:
+    socket_transport inner_;
+    std::function<std::error_code()> failure_;
+    std::shared_ptr<relay> link_;
+};
+
+std::shared_ptr<transport> make_relayed(attempt_result& r, const pipe_options& options,
+                                        std::function<std::error_code()> failure,
+                                        std::shared_ptr<relay> link) {
+    set_buffer_sizes(r.fd.get(), options.in_buffer_size, options.out_buffer_size);
+    return std::make_shared<relayed_transport>(std::move(r.fd), r.message, std::move(failure),
+                                               std::move(link));
+}
+
 remote_connection connect_remote(std::string_view server, std::string_view name, pipe_direction,
                                  const pipe_options& options, deadline_t deadline,
                                  std::error_code& ec, std::string& why) {
@@ -109,9 +175,9 @@ remote_connection connect_remote(std::string_view server, std::string_view name,
     out.retry = r.retry;
     if (ec)
         return out;
-    out.fd = std::move(r.fd);
     out.message = r.message;
-    out.link = std::move(link);
+    auto failure = [link] { return link->failure(); };
+    out.connection = make_relayed(r, options, std::move(failure), std::move(link));
     return out;
 }
 
@@ -133,17 +199,25 @@ void async_connect_remote(const ::asio::any_io_executor& ex, std::string_view se
         std::lock_guard lock(failure->mutex);
         failure->ec = ec;
     };
-    auto done = [wait, failure, wake = std::move(wake)](attempt_result r) {
+    auto done = [wait, failure, options, wake = std::move(wake)](attempt_result r) {
         if (wait->abandoned)
             return;  // r.fd closes itself
         wait->outcome.ec = r.ec;
-        wait->outcome.fd = r.fd.release();
         wait->outcome.message = r.message;
         wait->outcome.retry = r.retry;
-        wait->outcome.relay_failure = [failure] {
-            std::lock_guard lock(failure->mutex);
-            return failure->ec;
-        };
+        if (!r.ec) {
+            try {
+                wait->outcome.connection = make_relayed(
+                    r, options,
+                    [failure] {
+                        std::lock_guard lock(failure->mutex);
+                        return failure->ec;
+                    },
+                    nullptr);
+            } catch (const std::bad_alloc&) {
+                wait->outcome.ec = std::make_error_code(std::errc::not_enough_memory);
+            }
+        }
         wait->ready = true;
         wake();
     };

@@ -212,6 +212,8 @@ TEST_F(TransferCli, ChatAndDemoServersRemoveTheirSocketOnSignals) {
             EXPECT_EQ(*code, 128 + sig) << kind << ": " << server.err();
             EXPECT_FALSE(std::filesystem::exists(pipe_path(name)))
                 << kind << " server left its socket after signal " << sig;
+            EXPECT_FALSE(std::filesystem::exists(pipe_path(name) + ".npipe-lock"))
+                << kind << " server left its lock file after signal " << sig;
         }
     }
 }
@@ -223,7 +225,8 @@ TEST_F(TransferCli, BenchRemovesItsSocketWhenInterrupted) {
     for (auto until = std::chrono::steady_clock::now() + 20s;
          socket.empty() && std::chrono::steady_clock::now() < until;) {
         for (auto& e : std::filesystem::directory_iterator(dir()))
-            if (e.path().filename().string().starts_with("CoreFxPipe_npipe-bench-"))
+            if (e.path().filename().string().starts_with("CoreFxPipe_npipe-bench-") &&
+                e.is_socket())
                 socket = e.path();
         if (socket.empty())
             std::this_thread::sleep_for(20ms);
@@ -237,6 +240,7 @@ TEST_F(TransferCli, BenchRemovesItsSocketWhenInterrupted) {
          std::filesystem::exists(socket) && std::chrono::steady_clock::now() < until;)
         std::this_thread::sleep_for(20ms);  // the server process exits on its own signal
     EXPECT_FALSE(std::filesystem::exists(socket)) << "bench left " << socket;
+    EXPECT_FALSE(std::filesystem::exists(socket + ".npipe-lock")) << "bench left its lock file";
 }
 
 // ---- list ----

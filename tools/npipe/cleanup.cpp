@@ -13,20 +13,44 @@ namespace {
 
 // The handler reads these with nothing but async-signal-safe calls: fixed buffers, published
 // by an atomic flag written after them.
-struct slot {
-    char path[4096];
+struct file_id {
+    char path[4096 + 16];
     dev_t dev;
     ino_t ino;
+    bool known;
+};
+struct slot {
+    file_id socket, lock;
     std::atomic<bool> used{false};
 };
 slot slots[8];
 std::mutex slots_mutex;
 
+void unlink_if_same(const file_id& f) noexcept {
+    struct stat st {};
+    if (f.known && ::lstat(f.path, &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino)
+        ::unlink(f.path);
+}
+
+bool identify(const std::string& path, file_id& f) noexcept {
+    struct stat st {};
+    f.known = path.size() < sizeof f.path && ::lstat(path.c_str(), &st) == 0;
+    if (f.known) {
+        std::memcpy(f.path, path.c_str(), path.size() + 1);
+        f.dev = st.st_dev;
+        f.ino = st.st_ino;
+    }
+    return f.known;
+}
+
 extern "C" void remove_and_exit(int sig) {
+    // The socket first, then the liveness lock the server holds beside it (never the other way:
+    // the name must not look stale while the socket is there).
     for (auto& s : slots) {
-        struct stat st {};
-        if (s.used.load() && ::lstat(s.path, &st) == 0 && st.st_dev == s.dev && st.st_ino == s.ino)
-            ::unlink(s.path);
+        if (s.used.load()) {
+            unlink_if_same(s.socket);
+            unlink_if_same(s.lock);
+        }
     }
     ::_exit(128 + sig);
 }
@@ -45,16 +69,17 @@ void install_once() {
 }  // namespace
 
 remove_on_signal::remove_on_signal(const std::string& path) {
-    struct stat st {};
-    if (path.size() >= sizeof slots[0].path || ::lstat(path.c_str(), &st) != 0)
+    file_id socket{}, lock{};
+    if (!identify(path, socket))
         return;
+    // The server's liveness lock (docs/security.md): ours while the server lives.
+    identify(path + ".npipe-lock", lock);
     install_once();
-    std::lock_guard lock(slots_mutex);
+    std::lock_guard guard(slots_mutex);
     for (int i = 0; i < 8; ++i) {
         if (!slots[i].used.load()) {
-            std::memcpy(slots[i].path, path.c_str(), path.size() + 1);
-            slots[i].dev = st.st_dev;
-            slots[i].ino = st.st_ino;
+            slots[i].socket = socket;
+            slots[i].lock = lock;
             slots[i].used.store(true);
             slot_ = i;
             return;

@@ -70,27 +70,27 @@ struct accept_op {
         if (!holding_slot) {
             if (!impl->try_acquire_slot()) {
                 at = phase::waiting_slot;
-                impl->wake.async_wait(::asio::posix::descriptor_base::wait_read, std::move(self));
+                impl->wake.async_wait(::asio::socket_base::wait_read, std::move(self));
                 return;
             }
             holding_slot = true;
         }
         std::error_code ec;
-        int fd = impl->try_accept(ec);
-        if (fd < 0 && ec == std::errc::interrupted) {
+        auto connection = impl->try_accept(ec);
+        if (!connection && ec == std::errc::interrupted) {
             // Many refused clients in a row: go on after the handlers already queued have run.
             at = phase::waiting_client;
             auto ex = impl->listener.get_executor();  // before `self` (and `impl`) move
             return ::asio::post(ex, [s = std::move(self)]() mutable { s(std::error_code{}); });
         }
-        if (fd < 0 && would_block(ec)) {
+        if (!connection && would_block(ec)) {
             at = phase::waiting_client;
             impl->listener.async_wait(::asio::socket_base::wait_read, std::move(self));
             return;
         }
-        if (fd < 0)
+        if (!connection)
             return finish(self, ec);
-        accepted = impl->make_pipe(pipe_executor, fd, ec);
+        accepted = impl->make_pipe(pipe_executor, std::move(connection), ec);
         holding_slot = false;  // the pipe holds it now (make_pipe gives it back on failure)
         finish(self, ec);
     }

@@ -45,7 +45,7 @@ struct accept_op;
 class pipe_stream {
   public:
     using executor_type = ::asio::any_io_executor;
-    using native_handle_type = int;
+    using native_handle_type = npipe::native_handle_type;
 
     /// A pipe with no connection, on `ex` (or on the context's executor).
     explicit pipe_stream(const executor_type& ex) : ex_(ex) {}

@@ -12,8 +12,12 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "npipe/errors.hpp"
 #include "core/pipe_state.hpp"
+#include "npipe/errors.hpp"
+#include "platform/posix/errno_code.hpp"
+#include "platform/posix/unique_fd.hpp"
+#include "transport/fifo/fifo_transport.hpp"
+#include "transport/unix_socket/socket_transport.hpp"
 
 namespace npipe {
 namespace detail {
@@ -35,7 +39,7 @@ struct client_registry {
 };
 
 struct anon_server_state : pipe_state {
-    anon_server_state(pipe_direction direction) : pipe_state("", direction, fd_kind::pipe) {}
+    anon_server_state(pipe_direction direction) : pipe_state("", direction) {}
     ~anon_server_state() override { dispose_client(); }
 
     unique_fd client;
@@ -126,7 +130,8 @@ std::shared_ptr<detail::anon_server_state> make_server(pipe_direction direction,
         set_pipe_size(write_end.get(), buffer_size);
     bool server_writes = direction == pipe_direction::out;
     unique_fd client = server_writes ? std::move(read_end) : std::move(write_end);
-    state->conn = server_writes ? std::move(write_end) : std::move(read_end);
+    state->conn = std::make_shared<detail::fifo_transport>(server_writes ? std::move(write_end)
+                                                                         : std::move(read_end));
     if (inheritability == handle_inheritability::inheritable &&
         ::fcntl(client.get(), F_SETFD, 0) != 0)
         fail(last_error(), "create anonymous pipe: make the client handle inheritable");
@@ -178,23 +183,33 @@ std::shared_ptr<detail::pipe_state> adopt(pipe_direction direction, int fd,
     struct stat st {};
     if (::fstat(fd, &st) != 0)
         fail(last_error(), operation + ": fstat");
-    detail::fd_kind kind;
+    bool fifo = false;
     if (S_ISFIFO(st.st_mode)) {
-        kind = detail::fd_kind::pipe;
+        fifo = true;
         int access = ::fcntl(fd, F_GETFL) & O_ACCMODE;
         bool reading = direction == pipe_direction::in;
         if (access != O_RDWR && (access == O_RDONLY) != reading)
             fail(errc::wrong_direction,
                  operation + (reading ? " for reading: it is the write end of a pipe"
                                       : " for writing: it is the read end of a pipe"));
-    } else if (S_ISSOCK(st.st_mode)) {
-        kind = detail::fd_kind::socket;
-    } else {
+    } else if (!S_ISSOCK(st.st_mode)) {
         fail(errc::invalid_argument,
              operation + ": " + describe_type(st.st_mode) + ", not a pipe or a socket");
     }
 
-    auto state = std::make_shared<detail::pipe_state>("", direction, kind);
+    auto state = std::make_shared<detail::pipe_state>("", direction);
+    // A failure to allocate leaves the descriptor to the caller, as every failure above does.
+    detail::unique_fd owned(fd);
+    try {
+        if (fifo)
+            state->conn = std::make_shared<detail::fifo_transport>(std::move(owned));
+        else
+            state->conn = std::make_shared<detail::socket_transport>(fd, false);
+    } catch (...) {
+        owned.release();
+        throw;
+    }
+    owned.release();
     // Ours from now on: a grandchild started by this process must not keep the pipe open.
     if (!(fd_flags & FD_CLOEXEC))
         ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC);
@@ -204,7 +219,6 @@ std::shared_ptr<detail::pipe_state> adopt(pipe_direction direction, int fd,
         it->second->client.release();
         registry.servers.erase(it);
     }
-    state->conn.reset(fd);
     return state;
 }
 

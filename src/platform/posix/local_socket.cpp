@@ -23,9 +23,9 @@
 #include <mutex>
 #include <sstream>
 
-#include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_stream.hpp"
+#include "platform/posix/errno_code.hpp"
 
 namespace npipe::detail {
 
@@ -427,25 +427,6 @@ std::string unsafe_directory_reason(const std::string& path) {
     return {};
 }
 
-bool admit_peer(int fd, const pipe_options& options) noexcept {
-    if (!options.current_user_only && !options.accept_peer)
-        return true;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return false;
-    if (options.current_user_only && cred.uid != ::geteuid())
-        return false;
-    if (options.accept_peer) {
-        try {
-            return options.accept_peer(peer_credentials{cred.uid, cred.gid, cred.pid});
-        } catch (...) {
-            return false;
-        }
-    }
-    return true;
-}
-
 unique_fd listen_at(const std::string& path, std::optional<mode_t> mode, struct stat& bound,
                     std::error_code& ec, int type) {
     listen_spec spec;
@@ -617,71 +598,16 @@ void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcep
         set(SO_SNDBUFFORCE, SO_SNDBUF, out_size);
 }
 
-seqpacket_transport::seqpacket_transport(int fd) noexcept : fd_(fd) {
-    // Linux refuses (EMSGSIZE) a record longer than the socket's send buffer minus 32 bytes,
-    // so a small out_buffer_size shrinks our records; receivers accept any size up to the max.
-    int sndbuf = 0;
-    socklen_t len = sizeof sndbuf;
-    send_size_ = max_seqpacket_record;
-    if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf > 0 &&
-        static_cast<std::size_t>(sndbuf) < max_seqpacket_record + 64)
-        send_size_ = std::max<std::size_t>(static_cast<std::size_t>(sndbuf) - 64, 256);
-}
-
-std::size_t seqpacket_transport::receive(std::span<std::byte> buffer,
-                                         std::error_code& ec) noexcept {
-    iovec iov{buffer.data(), buffer.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    for (;;) {
-        msg.msg_flags = 0;
-        ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
-        if (n >= 0) {
-            // A record longer than the buffer has lost its tail: the frames in it can no longer
-            // be trusted, nor can anything after them.
-            if (msg.msg_flags & MSG_TRUNC) {
-                ec = errc::protocol_error;
-                return 0;
-            }
-            ec.clear();
-            return static_cast<std::size_t>(n);
-        }
-        // A peer that closed with unread data of ours queued makes the kernel report
-        // ECONNRESET once, *before* the records it sent us: read on to get them.
-        if (errno == EINTR || errno == ECONNRESET)
-            continue;
-        ec = errno_code(errno);
-        return 0;
-    }
-}
-
-void seqpacket_transport::send(std::span<const std::span<const std::byte>> pieces,
-                               std::error_code& ec) noexcept {
-    iovec iov[4];
-    std::size_t count = 0;
-    for (auto piece : pieces) {
-        if (piece.empty())
-            continue;
-        if (count == std::size(iov)) {
-            ec = errc::invalid_argument;
-            return;
-        }
-        iov[count++] = {const_cast<std::byte*>(piece.data()), piece.size()};
-    }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = count;
-    for (;;) {
-        // A record is sent whole or not at all, so there is no short write to resume.
-        if (::sendmsg(fd_, &msg, MSG_NOSIGNAL) >= 0) {
-            ec.clear();
-            return;
-        }
-        if (errno == EINTR)
-            continue;
-        ec = errno_code(errno);
-        return;
+std::shared_ptr<transport> make_socket_transport(unique_fd fd, bool records,
+                                                 std::error_code& ec) noexcept {
+    try {
+        auto t = std::make_shared<socket_transport>(fd.get(), records);
+        fd.release();
+        ec.clear();
+        return t;
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return nullptr;
     }
 }
 
@@ -750,13 +676,6 @@ void drain_events(int fd) noexcept {
     char buffer[4096];
     while (::read(fd, buffer, sizeof buffer) > 0) {
     }
-}
-
-bool is_local_server(std::string_view server) noexcept {
-    if (server == "." || server == "localhost")
-        return true;
-    char host[HOST_NAME_MAX + 1] = {};
-    return ::gethostname(host, sizeof host) == 0 && server == host;
 }
 
 }  // namespace npipe::detail

@@ -6,15 +6,16 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
-#include "framing/message_channel.hpp"
 #include "npipe/options.hpp"
 #include "platform/posix/unique_fd.hpp"
+#include "transport/unix_socket/socket_transport.hpp"
 
 namespace npipe::detail {
 
@@ -56,10 +57,6 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
 
 /// Why the directories leading to `path` let another user replace a file there ("" when safe).
 std::string unsafe_directory_reason(const std::string& path);
-
-/// Whether the client connected on `fd` may stay: its credentials (SO_PEERCRED) pass
-/// current_user_only and accept_peer. False when the credentials cannot be read.
-bool admit_peer(int fd, const pipe_options& options) noexcept;
 
 /// Removes the socket file at path if it is still the one described by `bound`, then releases
 /// the liveness lock listen_at took for it (whether or not the file was still ours).
@@ -117,32 +114,12 @@ class bound_file_watch {
 /// Reads and discards the pending events of a non-blocking descriptor (an inotify watch).
 void drain_events(int fd) noexcept;
 
-/// Whether a pipe's server name means this machine: ".", "localhost" or our host name. Any
-/// other is reached through that machine's gateway (npipe::remote).
-bool is_local_server(std::string_view server) noexcept;
-
 /// Sets SO_RCVBUF / SO_SNDBUF when non-zero.
 void set_buffer_sizes(int fd, std::size_t in_size, std::size_t out_size) noexcept;
 
-/// The largest record a message-mode peer may send (docs/protocol.md): receivers size their
-/// buffer for it, so a record is never truncated.
-inline constexpr std::size_t max_seqpacket_record = 64 * 1024;
-
-/// Message frames over a connected SOCK_SEQPACKET socket: each send() is one record of at most
-/// max_seqpacket_record bytes (less when SO_SNDBUF is too small for that), and receive() takes
-/// one whole record. Does not own the descriptor (the pipe_state does).
-class seqpacket_transport final : public message_transport {
-  public:
-    explicit seqpacket_transport(int fd) noexcept;
-    std::size_t receive(std::span<std::byte> buffer, std::error_code& ec) noexcept override;
-    void send(std::span<const std::span<const std::byte>> pieces,
-              std::error_code& ec) noexcept override;
-    std::size_t max_send_size() const noexcept override { return send_size_; }
-    std::size_t receive_size() const noexcept override { return max_seqpacket_record; }
-
-  private:
-    int fd_;
-    std::size_t send_size_;
-};
+/// A transport owning the connected socket `fd` (SOCK_SEQPACKET when `records`); null with
+/// not_enough_memory (the socket is closed then).
+std::shared_ptr<transport> make_socket_transport(unique_fd fd, bool records,
+                                                 std::error_code& ec) noexcept;
 
 }  // namespace npipe::detail

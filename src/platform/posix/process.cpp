@@ -18,8 +18,11 @@
 #include <mutex>
 #include <thread>
 
-#include "npipe/errors.hpp"
 #include "core/pipe_state.hpp"
+#include "npipe/errors.hpp"
+#include "npipe/posix.hpp"
+#include "platform/posix/errno_code.hpp"
+#include "platform/posix/unique_fd.hpp"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -246,7 +249,7 @@ child_process::~child_process() {
     reap_blocking(impl_->pid);
 }
 
-pid_t child_process::pid() const noexcept {
+process_id child_process::pid() const noexcept {
     return impl_ ? impl_->pid : 0;
 }
 
@@ -299,6 +302,10 @@ std::optional<exit_status> child_process::wait_for(std::chrono::milliseconds tim
             nap = std::min(nap * 2, std::chrono::milliseconds(20));
         }
     }
+}
+
+void child_process::kill() {
+    kill(SIGTERM);
 }
 
 void child_process::kill(int sig) {

@@ -19,8 +19,8 @@
 #include <optional>
 #include <thread>
 
-#include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
+#include "platform/posix/errno_code.hpp"
 #include "platform/posix/unique_fd.hpp"
 
 namespace npipe {

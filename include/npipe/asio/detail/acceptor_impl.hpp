@@ -2,10 +2,7 @@
 // pending operations (see pipe_impl.hpp for why). Not part of the public API.
 #pragma once
 
-#include <sys/stat.h>
-
 #include <asio/any_io_executor.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 
 #include <memory>
 #include <string>
@@ -14,6 +11,10 @@
 
 #include "npipe/asio/detail/pipe_impl.hpp"
 #include "npipe/options.hpp"
+
+namespace npipe::detail::platform {
+class listener;
+}
 
 namespace npipe::asio::detail {
 
@@ -42,22 +43,24 @@ struct acceptor_impl {
     /// Consumes the wake-ups of slots given back (after `wake` became readable).
     void drain_wake() noexcept;
 
-    /// Accepts one queued client (non-blocking), applying current_user_only (a refused client
-    /// is dropped and the next one taken), the buffer sizes and the direction. Returns the
-    /// descriptor, or -1 with ec set (EAGAIN when nobody is queued; std::errc::interrupted
+    /// Accepts one queued client (non-blocking), applying current_user_only and accept_peer (a
+    /// refused client is dropped and the next one taken) and the buffer sizes. Returns the
+    /// connection, or null with ec set (EAGAIN when nobody is queued; std::errc::interrupted
     /// after a bounded number of refusals: call again after other handlers have had a turn).
-    int try_accept(std::error_code& ec) noexcept;
+    std::shared_ptr<npipe::detail::transport> try_accept(std::error_code& ec) noexcept;
 
     /// Builds the state of an accepted pipe on `ex`, handing it the slot taken for it.
-    std::shared_ptr<pipe_impl> make_pipe(const ::asio::any_io_executor& ex, int fd,
+    std::shared_ptr<pipe_impl> make_pipe(const ::asio::any_io_executor& ex,
+                                         std::shared_ptr<npipe::detail::transport> connection,
                                          std::error_code& ec);
 
-    socket_type listener;                   ///< the listening socket (only waited on)
-    ::asio::posix::stream_descriptor wake;  ///< readable when an accepted pipe gives its slot back
-    std::shared_ptr<instance_pool> pool;    ///< null without a limit
+    /// The platform's listening endpoint (core/platform.hpp), shared with no one.
+    std::unique_ptr<npipe::detail::platform::listener> endpoint;
+    socket_type listener;                 ///< the endpoint's handle, registered for waits only
+    socket_type wake;                     ///< readable when an accepted pipe gives its slot back
+    std::shared_ptr<instance_pool> pool;  ///< null without a limit
     std::string name;
     std::string path;
-    struct stat bound {};
     pipe_direction direction = pipe_direction::in_out;
     npipe::transmission_mode mode = npipe::transmission_mode::byte;
     pipe_options options;

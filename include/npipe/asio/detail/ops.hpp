@@ -145,7 +145,7 @@ class dynamic_sink final : public payload_sink {
     DynamicBuffer& buffer_;
 };
 
-/// async_read_some: the socket's own read on a byte pipe; on a message pipe, payload bytes as a
+/// async_read_some: bytes as they come on a byte pipe; on a message pipe, payload bytes as a
 /// stream (byte read mode) or bytes of one message (message read mode).
 template <class MutableBufferSequence>
 struct read_some_op {
@@ -154,7 +154,7 @@ struct read_some_op {
     read_kind kind = read_kind::bytes;
     read_progress progress{};
     unsigned close_generation = 0, cancel_generation = 0;
-    enum class phase { start, reading, waiting, posted } at = phase::start;
+    enum class phase { start, waiting, posted } at = phase::start;
     std::error_code result{};
 
     template <class Self>
@@ -164,11 +164,6 @@ struct read_some_op {
         self.reset_cancellation_state(::asio::enable_total_cancellation());
         if ((result = check_read(impl.get())) || ::asio::buffer_size(buffers) == 0)
             return post(self);
-        if (impl->transmission == npipe::transmission_mode::byte) {
-            at = phase::reading;
-            impl->socket.async_read_some(buffers, std::move(self));
-            return;
-        }
         kind = impl->read_mode == npipe::transmission_mode::message ? read_kind::message_part
                                                                     : read_kind::bytes;
         close_generation = impl->close_generation;
@@ -176,14 +171,7 @@ struct read_some_op {
         step(self);
     }
 
-    // The socket's read finished (byte pipes).
-    template <class Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
-        ec = impl->read_error(ec);
-        self.complete(ec, n);
-    }
-
-    // The socket became readable, or the wait was cancelled (message pipes).
+    // The pipe became readable, or the wait was cancelled.
     template <class Self>
     void operator()(Self& self, std::error_code ec) {
         if (!ec && stop_requested(self, *impl, close_generation, cancel_generation))
@@ -199,9 +187,14 @@ struct read_some_op {
 
     template <class Self>
     void step(Self& self) {
-        buffers_sink<MutableBufferSequence> sink(buffers, progress.n);
         std::error_code ec;
-        io_step s = impl->read_message(sink, kind, progress, ec);
+        io_step s;
+        if (impl->transmission == npipe::transmission_mode::byte) {
+            s = impl->read_bytes(first_buffer(), progress.n, ec);
+        } else {
+            buffers_sink<MutableBufferSequence> sink(buffers, progress.n);
+            s = impl->read_message(sink, kind, progress, ec);
+        }
         if (s == io_step::would_block) {
             at = phase::waiting;
             impl->socket.async_wait(::asio::socket_base::wait_read, std::move(self));
@@ -216,6 +209,16 @@ struct read_some_op {
             return post(self);
         }
         self.complete(ec, ec ? 0 : progress.n);
+    }
+
+    std::span<std::byte> first_buffer() const noexcept {
+        auto end = ::asio::buffer_sequence_end(buffers);
+        for (auto it = ::asio::buffer_sequence_begin(buffers); it != end; ++it) {
+            ::asio::mutable_buffer b(*it);
+            if (b.size() > 0)
+                return {static_cast<std::byte*>(b.data()), b.size()};
+        }
+        return {};
     }
 
     template <class Self>
@@ -305,7 +308,7 @@ struct read_message_op {
     }
 };
 
-/// async_write_some (byte pipes: the socket's own write; message pipes: one message) and
+/// async_write_some (byte pipes: some bytes; message pipes: one message) and
 /// async_write_message (message pipes only).
 template <class ConstBufferSequence>
 struct write_op {
@@ -315,7 +318,7 @@ struct write_op {
     write_progress progress{};
     std::size_t total = 0;
     unsigned close_generation = 0, cancel_generation = 0;
-    enum class phase { start, writing, waiting, posted } at = phase::start;
+    enum class phase { start, waiting, posted } at = phase::start;
     std::error_code result{};
 
     template <class Self>
@@ -327,16 +330,12 @@ struct write_op {
             result = npipe::errc::not_supported;
         if (result)
             return post(self);
+        total = ::asio::buffer_size(buffers);
         if (impl->transmission == npipe::transmission_mode::byte) {
             self.reset_cancellation_state(::asio::enable_total_cancellation());
-            if (::asio::buffer_size(buffers) == 0)
+            if (total == 0)
                 return post(self);
-            at = phase::writing;
-            impl->socket.async_write_some(buffers, std::move(self));
-            return;
-        }
-        total = ::asio::buffer_size(buffers);
-        if (total > impl->max_message_size) {
+        } else if (total > impl->max_message_size) {
             result = npipe::errc::message_too_large;
             return post(self);
         }
@@ -345,14 +344,7 @@ struct write_op {
         step(self);
     }
 
-    // The socket's write finished (byte pipes).
-    template <class Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
-        ec = impl->write_error(ec);
-        self.complete(ec, n);
-    }
-
-    // The socket became writable, or the wait was cancelled (message pipes).
+    // The pipe became writable, or the wait was cancelled.
     template <class Self>
     void operator()(Self& self, std::error_code ec) {
         if (!ec && stop_requested(self, *impl, close_generation, cancel_generation))
@@ -368,7 +360,12 @@ struct write_op {
     void step(Self& self) {
         flat_buffers flat(buffers);
         std::error_code ec;
-        if (impl->write_message(flat.span(), total, progress, ec) == io_step::would_block) {
+        io_step s;
+        if (impl->transmission == npipe::transmission_mode::byte)
+            s = impl->write_bytes(flat.span(), total, ec);  // a short write: total is what went
+        else
+            s = impl->write_message(flat.span(), total, progress, ec);
+        if (s == io_step::would_block) {
             at = phase::waiting;
             impl->socket.async_wait(::asio::socket_base::wait_write, std::move(self));
             return;
@@ -387,7 +384,7 @@ struct write_op {
     }
 };
 
-/// async_wait: the socket's own wait.
+/// async_wait: the reactor's wait on the connection.
 struct wait_op {
     std::shared_ptr<pipe_impl> impl{};
     ::asio::socket_base::wait_type type = ::asio::socket_base::wait_read;

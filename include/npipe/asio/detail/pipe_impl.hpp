@@ -7,55 +7,41 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
 #include <asio/generic/stream_protocol.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <system_error>
 
+#include "npipe/detail/message_read.hpp"
 #include "npipe/options.hpp"
+
+namespace npipe::detail {
+class transport;
+class message_reader;
+namespace platform {
+class endpoint_watch;
+}
+}  // namespace npipe::detail
 
 namespace npipe::asio::detail {
 
-/// Connected pipes of both types live in a stream socket object: Asio's reactor only needs the
-/// descriptor, and message pipes (SOCK_SEQPACKET) move their records with npipe's own
-/// sendmsg/recvmsg calls once the reactor says the socket is ready.
+/// What registers a handle with Asio's reactor. Only its readiness waits are used: the I/O goes
+/// through the pipe's transport (src/core/transport.hpp) once the reactor says it is ready.
 using socket_type = ::asio::generic::stream_protocol::socket;
 
-class instance_pool;   // the max_instances quota of an acceptor (src/asio/acceptor.cpp)
-struct message_state;  // the framing state of a message pipe (src/asio/pipe_impl.cpp)
+class instance_pool;  // the max_instances quota of an acceptor (src/asio/instance_pool.hpp)
 
 /// Whether a non-blocking step finished the operation or needs the socket to become ready.
 /// What a non-blocking step did: finished, needs the socket to become ready, or did its share
 /// of work for this event-loop turn and must be continued after other handlers have run.
 enum class io_step { done, would_block, yield };
 
-/// What a message read returns: payload bytes as a stream (byte read mode), bytes of one
-/// message up to the buffer's size (message read mode), or one whole message.
-enum class read_kind { bytes, message_part, whole_message };
-
-/// Where a message read puts payload; implemented over the caller's buffers by the templates.
-class payload_sink {
-  public:
-    /// How many more bytes fit.
-    virtual std::size_t room() const noexcept = 0;
-    /// Appends bytes (at most room()); false when the storage cannot grow (out of memory).
-    virtual bool put(std::span<const std::byte> bytes) noexcept = 0;
-
-  protected:
-    ~payload_sink() = default;
-};
-
-/// The progress of one message read across its non-blocking steps.
-struct read_progress {
-    std::size_t n = 0;      ///< payload bytes delivered to the sink
-    bool started = false;   ///< the first step ran (sticky errors are reported once, there)
-    bool overflow = false;  ///< whole_message: the message did not fit; its rest is skipped
-};
+using npipe::detail::payload_sink;
+using npipe::detail::read_kind;
+using npipe::detail::read_progress;
 
 /// The progress of one message write across its non-blocking steps.
 struct write_progress {
@@ -64,11 +50,14 @@ struct write_progress {
     bool final_sent = false;  ///< the last frame went out
 };
 
-/// async_connect's waiting gear: a backoff timer and an inotify watch on the socket's directory.
+/// async_connect's waiting gear: a backoff timer, and the platform's watch on the place the
+/// server's endpoint appears (registered with the reactor like a connection).
 struct connector {
-    explicit connector(const ::asio::any_io_executor& ex) : timer(ex), watch(ex) {}
+    explicit connector(const ::asio::any_io_executor& ex);
+    ~connector();
     ::asio::steady_timer timer;
-    ::asio::posix::stream_descriptor watch;
+    socket_type watch;
+    std::unique_ptr<npipe::detail::platform::endpoint_watch> endpoint_watch;
 };
 
 struct pipe_impl {
@@ -77,8 +66,11 @@ struct pipe_impl {
     pipe_impl(const pipe_impl&) = delete;
     pipe_impl& operator=(const pipe_impl&) = delete;
 
+    /// The connection's handle registered with Asio's reactor, for readiness waits only: the
+    /// transport owns the handle and does the I/O.
     socket_type socket;
-    std::string name;  ///< the pipe name, as given
+    std::shared_ptr<npipe::detail::transport> transport;  ///< while connected (kept once closed)
+    std::string name;                                     ///< the pipe name, as given
     pipe_direction direction = pipe_direction::in_out;
     npipe::transmission_mode transmission = npipe::transmission_mode::byte;
     bool transmission_known = true;  ///< false for a client until it connects
@@ -90,14 +82,12 @@ struct pipe_impl {
     /// completion).
     unsigned close_generation = 0;
     unsigned cancel_generation = 0;
-    std::unique_ptr<message_state> messages;  ///< message pipes, while connected
-    std::shared_ptr<instance_pool> pool;      ///< accepted pipes: the acceptor quota slot held
-    std::unique_ptr<connector> connecting;    ///< clients: created by the first async_connect
-    std::string path;                         ///< clients: the socket path
-    pipe_options options;                     ///< clients: as given
-    /// Remote clients: the error that ended the forwarding (a dead network), or none. Their
-    /// local socket reads end of stream either way, so a read consults this at the end.
-    std::function<std::error_code()> relay_failure;
+    /// Message pipes, while connected: the core's message reader (the synchronous one's).
+    std::unique_ptr<npipe::detail::message_reader> messages;
+    std::shared_ptr<instance_pool> pool;    ///< accepted pipes: the acceptor quota slot held
+    std::unique_ptr<connector> connecting;  ///< clients: created by the first async_connect
+    std::string path;                       ///< clients: the socket path
+    pipe_options options;                   ///< clients: as given
 
     bool is_open() const noexcept { return socket.is_open(); }
 
@@ -107,25 +97,26 @@ struct pipe_impl {
     /// Cancels the pending operations (operation_aborted); the pipe stays usable.
     void cancel() noexcept;
 
-    /// Takes ownership of a connected socket: puts it in the socket object, non-blocking, and
-    /// sets up the framing of a message pipe. On failure the descriptor is closed.
-    void adopt(int fd, npipe::transmission_mode mode, std::error_code& ec) noexcept;
+    /// Takes a connection: shuts down the direction this end does not use (as .NET), registers
+    /// it with the reactor, non-blocking, and sets up the reading of a message pipe. On failure
+    /// the connection is closed.
+    void adopt(std::shared_ptr<npipe::detail::transport> connection, npipe::transmission_mode mode,
+               std::error_code& ec) noexcept;
 
-    /// What a read reports at the end of the stream: eof, or the relay's failure.
-    std::error_code end_of_stream_error() const;
-    /// Maps a failed byte-pipe read or write to what the synchronous API reports.
-    std::error_code read_error(const std::error_code& ec) noexcept;
-    std::error_code write_error(const std::error_code& ec) noexcept;
-
-    /// One non-blocking step of a message-pipe read (see read_kind). Errors: eof at the end of
-    /// the stream, message_too_large, broken_pipe (stream ended inside a message),
-    /// protocol_error (sticky).
+    /// One non-blocking step of a read: bytes from a byte pipe (into the first non-empty
+    /// buffer), or a message-pipe read (see read_kind) into `sink`. Errors: eof at the end of
+    /// the stream (or the relay's failure), message_too_large, broken_pipe (stream ended inside
+    /// a message), protocol_error (sticky).
+    io_step read_bytes(std::span<std::byte> buffer, std::size_t& n, std::error_code& ec) noexcept;
     io_step read_message(payload_sink& sink, read_kind kind, read_progress& progress,
                          std::error_code& ec) noexcept;
     /// A read cancelled inside a message gives up that message: the next read starts with the
     /// one after it, so the stream stays in step.
     void abandon_read(const read_progress& progress) noexcept;
 
+    /// One non-blocking step of a byte-pipe write (possibly short).
+    io_step write_bytes(std::span<const ::asio::const_buffer> buffers, std::size_t& n,
+                        std::error_code& ec) noexcept;
     /// One non-blocking step of writing `message` (total bytes) as one message.
     io_step write_message(std::span<const ::asio::const_buffer> message, std::size_t total,
                           write_progress& progress, std::error_code& ec) noexcept;
@@ -137,8 +128,8 @@ struct pipe_impl {
     bool is_message_complete() const noexcept;
     bool end_of_stream() const noexcept;
 
-    /// Clients: one connect attempt. connected: the socket is adopted; retry: no server yet (or
-    /// its backlog is full); failed: ec says why.
+    /// Clients: one connect attempt. connected: the connection is adopted; retry: no server
+    /// yet (or its backlog is full); failed: ec says why.
     enum class attempt { connected, retry, failed };
     attempt try_connect(std::error_code& ec) noexcept;
     /// Clients: starts watching the socket's directory (false when it cannot be watched: the

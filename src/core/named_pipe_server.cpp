@@ -1,18 +1,13 @@
 #include "npipe/named_pipe_server.hpp"
 
-#include <pwd.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
 
+#include "core/named_pipe_rules.hpp"
 #include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/pipe_name.hpp"
-#include "platform/posix/local_socket.hpp"
 
 namespace npipe {
 namespace detail {
@@ -22,13 +17,10 @@ namespace {
 // (as in .NET). Its destructor runs when the last instance is gone and no wait still uses it.
 struct listener {
     std::string path;
-    unique_fd fd;
-    struct stat bound {};
+    std::unique_ptr<platform::listener> endpoint;  ///< removed when the last instance goes
     int max_instances = 1;
-    int type = SOCK_STREAM;  // SOCK_SEQPACKET for message-mode pipes
-    int instances = 0;       // guarded by registry_mutex
-
-    ~listener() { unlink_if_same(path, bound); }
+    transmission_mode mode = transmission_mode::byte;
+    int instances = 0;  // guarded by registry_mutex
 };
 
 std::mutex registry_mutex;
@@ -37,9 +29,9 @@ std::unordered_map<std::string, std::weak_ptr<listener>>& registry() {
     return map;
 }
 
-std::shared_ptr<listener> acquire_instance(const std::string& path, int max_instances, int type,
-                                           const pipe_options& options, std::error_code& ec,
-                                           std::string& why) {
+std::shared_ptr<listener> acquire_instance(const std::string& path, int max_instances,
+                                           transmission_mode mode, const pipe_options& options,
+                                           std::error_code& ec, std::string& why) {
     std::lock_guard lock(registry_mutex);
     auto& map = registry();
     if (auto it = map.find(path); it != map.end()) {
@@ -48,7 +40,7 @@ std::shared_ptr<listener> acquire_instance(const std::string& path, int max_inst
                 ec = errc::name_in_use;
                 return {};
             }
-            if (existing->type != type) {
+            if (existing->mode != mode) {
                 ec = errc::invalid_argument;  // one listening socket has one type
                 return {};
             }
@@ -64,16 +56,8 @@ std::shared_ptr<listener> acquire_instance(const std::string& path, int max_inst
     auto created = std::make_shared<listener>();
     created->path = path;
     created->max_instances = max_instances;
-    created->type = type;
-    // current_user_only: 0600 from the moment the file exists unless a mode is given. Otherwise
-    // the umask decides, as with .NET (docs/security.md).
-    listen_spec spec;
-    spec.type = type;
-    spec.mode = options.socket_mode;
-    if (!spec.mode && options.current_user_only)
-        spec.mode = 0600;
-    spec.group = options.socket_group;
-    created->fd = listen_at(path, spec, created->bound, ec, why);
+    created->mode = mode;
+    created->endpoint = platform::listen(path, mode, options, ec, why);
     if (ec)
         return {};
     created->instances = 1;
@@ -95,9 +79,7 @@ void release_instance(std::shared_ptr<listener>& l) noexcept {
 struct server_state : pipe_state {
     server_state(std::string name, pipe_direction direction, int max_instances_,
                  const pipe_options& options_)
-        : pipe_state(std::move(name), direction, fd_kind::socket),
-          options(options_),
-          max_instances(max_instances_) {
+        : pipe_state(std::move(name), direction), options(options_), max_instances(max_instances_) {
         tune(options);
     }
 
@@ -131,7 +113,6 @@ std::shared_ptr<detail::server_state> make_server(std::string_view name, pipe_di
                                                         options);
     if (mode != transmission_mode::byte && mode != transmission_mode::message)
         throw pipe_error(errc::invalid_argument, name, "create server: unknown transmission mode");
-    const bool message = mode == transmission_mode::message;
     state->transmission = mode;
     state->read_mode = mode;
     if (max_instances != max_allowed_server_instances &&
@@ -142,8 +123,7 @@ std::shared_ptr<detail::server_state> make_server(std::string_view name, pipe_di
     state->path = pipe_path(name);
     std::error_code ec;
     std::string why;
-    state->listen = detail::acquire_instance(
-        state->path, max_instances, message ? SOCK_SEQPACKET : SOCK_STREAM, options, ec, why);
+    state->listen = detail::acquire_instance(state->path, max_instances, mode, options, ec, why);
     if (ec == errc::invalid_argument)
         throw pipe_error(ec, name,
                          "create server at " + state->path +
@@ -212,57 +192,48 @@ void named_pipe_server::wait_for_connection(std::chrono::milliseconds timeout,
     constexpr auto first_pause = std::chrono::milliseconds(5);
     constexpr auto longest_pause = std::chrono::milliseconds(200);
     auto pause = first_pause;
-    detail::bound_file_watch watch(listen->fd.get(), listen->path, listen->bound);
+    std::unique_ptr<detail::platform::listener::accept_wait> wait;
+    try {
+        wait = listen->endpoint->begin_wait();
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return;
+    }
     for (;;) {
-        // Serving a socket nobody can reach would hang every caller: say so instead. A wake by
-        // the directory alone finds no client (EAGAIN) and comes back here.
-        if (watch.replaced()) {
+        // Serving an endpoint nobody can reach would hang every caller: say so instead. A wake
+        // by the directory alone finds no client and comes back here.
+        if (wait->replaced()) {
             ec = errc::name_taken_over;
             return;
         }
-        if ((ec = s.wait_readable(watch.fd(), deadline)))
+        if ((ec = s.wait_readable(wait->native(), deadline)))
             return;
-        detail::unique_fd fd(::accept4(listen->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (!fd) {
-            // Another instance took the client, or it gave up before we got to it.
-            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                auto until = std::chrono::steady_clock::now() + pause;
-                if (deadline && *deadline < until)
-                    until = *deadline;
-                if (s.sleep_until(until)) {
-                    ec = errc::operation_aborted;
-                    return;
-                }
-                if (deadline && std::chrono::steady_clock::now() >= *deadline) {
-                    ec = errc::timed_out;
-                    return;
-                }
-                pause = std::min(pause * 2, longest_pause);
-                continue;
+        detail::platform::listener::accept_status status;
+        auto connection = listen->endpoint->accept(s.options, status, ec);
+        using accept_status = detail::platform::listener::accept_status;
+        if (status == accept_status::none_queued)
+            continue;  // another instance took the client, or it gave up before we got to it
+        if (status == accept_status::out_of_resources) {
+            auto until = std::chrono::steady_clock::now() + pause;
+            if (deadline && *deadline < until)
+                until = *deadline;
+            if (s.sleep_until(until)) {
+                ec = errc::operation_aborted;
+                return;
             }
-            ec = detail::errno_code(errno);
-            return;
+            if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+                ec = errc::timed_out;
+                return;
+            }
+            pause = std::min(pause * 2, longest_pause);
+            continue;
         }
+        if (status == accept_status::failed)
+            return;
         pause = first_pause;
-        if (!detail::admit_peer(fd.get(), s.options))
+        if (!detail::admit_peer(*connection, s.options))
             continue;  // refused before a byte moved; keep waiting for an allowed client
-        detail::set_buffer_sizes(fd.get(), s.options.in_buffer_size, s.options.out_buffer_size);
-        if (s.direction == pipe_direction::in)
-            ::shutdown(fd.get(), SHUT_WR);
-        if (s.direction == pipe_direction::out)
-            ::shutdown(fd.get(), SHUT_RD);
-        s.conn = std::move(fd);
-        s.broken = false;
-        s.eof = false;
-        if (s.transmission == transmission_mode::message) {
-            s.attach_message_channel(s.options.max_message_size, ec);
-            if (ec)
-                s.drop_connection();
-            return;
-        }
-        ec.clear();
+        s.attach(std::move(connection), ec);
         return;
     }
 }
@@ -275,13 +246,7 @@ void named_pipe_server::disconnect() {
 }
 
 std::string named_pipe_server::get_impersonation_user_name() const {
-    auto uid = get_peer_credentials().uid;
-    std::vector<char> buffer(4096);
-    passwd entry{};
-    passwd* found = nullptr;
-    while (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == ERANGE)
-        buffer.resize(buffer.size() * 2);
-    return found ? found->pw_name : "";
+    return detail::platform::user_name(get_peer_credentials());
 }
 
 const std::string& named_pipe_server::socket_path() const noexcept {

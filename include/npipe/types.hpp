@@ -1,0 +1,28 @@
+// npipe/types.hpp: the portable names of what the operating system identifies things by.
+// Platform-only knobs and conversions are in the platform's own header (npipe/posix.hpp).
+#pragma once
+
+#include <cstdint>
+
+namespace npipe {
+
+#if defined(_WIN32)
+/// The OS handle of a connection or pipe end: a HANDLE on Windows.
+using native_handle_type = void*;
+#else
+/// The OS handle of a connection or pipe end: a file descriptor on POSIX systems.
+using native_handle_type = int;
+/// What native_handle() returns when there is no handle.
+inline constexpr native_handle_type invalid_native_handle = -1;
+#endif
+
+/// A user, a group and a process as the kernel reports them for a peer (POSIX: uid_t, gid_t and
+/// pid_t, which npipe/posix.hpp checks these match).
+using user_id = std::uint32_t;
+using group_id = std::uint32_t;
+using process_id = std::int32_t;
+
+/// A file's permission bits (POSIX: mode_t's 07777 part).
+using file_mode = std::uint32_t;
+
+}  // namespace npipe
