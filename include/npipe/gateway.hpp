@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include <sys/types.h>
+#include "npipe/types.hpp"
 
 namespace npipe {
 
@@ -34,7 +34,7 @@ struct gateway_options {
     /// one of these. Otherwise another local user who serves an allowed name while the real
     /// server is down would receive the remote client's data; the client is answered "pipe
     /// not available" and the owner found is logged.
-    std::vector<uid_t> allow_owners;
+    std::vector<user_id> allow_owners;
     /// A client that has not finished the TLS handshake and sent its request by then is dropped.
     std::chrono::milliseconds handshake_timeout{10'000};
     /// Limits on connections in their handshake (TLS and request, not yet authenticated), so

@@ -17,7 +17,7 @@ namespace npipe {
 
 /// How a supervised session ended.
 struct session_end {
-    pid_t pid = 0;       ///< the command's process id (already reaped: it may be reused)
+    process_id pid = 0;  ///< the command's process id (already reaped: it may be reused)
     exit_status status;  ///< how the command ended
 };
 
@@ -65,10 +65,10 @@ class session_supervisor {
     /// sets `ec` (the errno of the failing step: ENOENT when the program is gone, EAGAIN when
     /// fork fails, ...) and returns 0, and nothing else changes. After stop(): fails with
     /// errc::operation_aborted.
-    pid_t start(pipe_stream::native_handle_type connection, std::error_code& ec);
+    process_id start(pipe_stream::native_handle_type connection, std::error_code& ec);
 
     /// As above, throwing pipe_error on failure.
-    pid_t start(pipe_stream::native_handle_type connection);
+    process_id start(pipe_stream::native_handle_type connection);
 
     /// The number of sessions whose processes have not ended yet.
     std::size_t active() const;

@@ -16,13 +16,13 @@ using native_handle_type = int;
 inline constexpr native_handle_type invalid_native_handle = -1;
 #endif
 
-/// A user, a group and a process as the kernel reports them for a peer (POSIX: uid_t, gid_t and
-/// pid_t, which npipe/posix.hpp checks these match).
+/// A user, a group and a process as the kernel reports them for a peer (on POSIX, the system's
+/// user, group and process id types: npipe/posix.hpp checks that these match them).
 using user_id = std::uint32_t;
 using group_id = std::uint32_t;
 using process_id = std::int32_t;
 
-/// A file's permission bits (POSIX: mode_t's 07777 part).
+/// A file's permission bits (on POSIX, the 07777 part of a file mode).
 using file_mode = std::uint32_t;
 
 }  // namespace npipe

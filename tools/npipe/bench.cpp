@@ -186,10 +186,12 @@ class npipe_transport : public bench::transport {
         // This is the server process: it ends with the bench (SIGTERM when the client process
         // dies, whatever killed it), and removes its socket file on the way out.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        stop_signals_held hold;
         for (int i = 0; i < cfg.clients; ++i)
             l->instances.push_back(
                 make_server(l->name, cfg.clients, message_, options_for(cfg, tuning_)));
         l->cleanup = std::make_unique<remove_on_signal>(l->instances.front().socket_path());
+        hold.release();
         if (::getppid() == 1)
             throw bench::bench_error("the bench ended while its server started");
 #ifdef NPIPE_HAVE_REMOTE

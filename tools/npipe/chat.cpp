@@ -178,8 +178,10 @@ void add_chat_command(CLI::App& app) {
         "server", "Create a message-mode pipe, wait for one client, then chat with it");
     server->add_option("NAME", server_name, "Pipe name")->capture_default_str();
     server->callback([] {
+        stop_signals_held hold;
         named_pipe_server pipe(server_name, pipe_direction::in_out, 1, transmission_mode::message);
         remove_on_signal cleanup(pipe.socket_path());
+        hold.release();
         std::cerr << "npipe chat: waiting for a client on pipe '" << server_name << "'\n";
         pipe.wait_for_connection();
         std::cerr << "npipe chat: client connected; type messages, x to end\n";

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 namespace npipe::cli {
 namespace {
@@ -85,6 +86,25 @@ remove_on_signal::remove_on_signal(const std::string& path) {
             return;
         }
     }
+}
+
+stop_signals_held::stop_signals_held() {
+    install_once();
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+        sigaddset(&stop, sig);
+    held_ = ::pthread_sigmask(SIG_BLOCK, &stop, nullptr) == 0;
+}
+
+void stop_signals_held::release() noexcept {
+    if (!std::exchange(held_, false))
+        return;
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+        sigaddset(&stop, sig);
+    ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
 }
 
 remove_on_signal::~remove_on_signal() {

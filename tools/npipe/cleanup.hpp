@@ -21,4 +21,22 @@ class remove_on_signal {
     int slot_ = -1;
 };
 
+/// Holds SIGINT, SIGTERM and SIGHUP back (in this thread) from construction until release() or
+/// destruction, with remove_on_signal's handler installed: create it before the server's socket
+/// and release it once remove_on_signal has the path, so a signal that comes in between removes
+/// the socket too instead of killing the process with it still there.
+class stop_signals_held {
+  public:
+    stop_signals_held();
+    ~stop_signals_held() { release(); }
+    stop_signals_held(const stop_signals_held&) = delete;
+    stop_signals_held& operator=(const stop_signals_held&) = delete;
+
+    /// Lets the held signals through (a pending one is handled now). Idempotent.
+    void release() noexcept;
+
+  private:
+    bool held_ = false;
+};
+
 }  // namespace npipe::cli

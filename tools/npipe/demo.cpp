@@ -24,8 +24,10 @@ void add_demo_command(CLI::App& app) {
         demo->add_subcommand("server", "Wait for a client, send 1, print the byte it answers");
     server->add_option("NAME", server_name, "Pipe name")->capture_default_str();
     server->callback([] {
+        stop_signals_held hold;
         named_pipe_server pipe(server_name);
         remove_on_signal cleanup(pipe.socket_path());
+        hold.release();
         pipe.wait_for_connection();
         pipe.write_byte(1);
         int answer = pipe.read_byte();

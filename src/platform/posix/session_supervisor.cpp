@@ -203,7 +203,8 @@ session_supervisor::~session_supervisor() {
     impl_->watcher.join();
 }
 
-pid_t session_supervisor::start(pipe_stream::native_handle_type connection, std::error_code& ec) {
+process_id session_supervisor::start(pipe_stream::native_handle_type connection,
+                                     std::error_code& ec) {
     ec.clear();
     if (stopping()) {
         ec = errc::operation_aborted;
@@ -221,7 +222,7 @@ pid_t session_supervisor::start(pipe_stream::native_handle_type connection, std:
         ec = std::make_error_code(std::errc::not_enough_memory);
         return 0;
     }
-    pid_t pid = s.child.pid();
+    process_id pid = s.child.pid();
     // Our own pidfd: the child is not reaped until the watcher says so, so the pid is still ours.
     s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     {
@@ -236,9 +237,9 @@ pid_t session_supervisor::start(pipe_stream::native_handle_type connection, std:
     return pid;
 }
 
-pid_t session_supervisor::start(pipe_stream::native_handle_type connection) {
+process_id session_supervisor::start(pipe_stream::native_handle_type connection) {
     std::error_code ec;
-    pid_t pid = start(connection, ec);
+    process_id pid = start(connection, ec);
     if (ec)
         throw pipe_error(ec, "", "start process '" + impl_->argv[0] + "'");
     return pid;
