@@ -264,6 +264,8 @@ TEST_F(Cli, RegularFileAtRootedPathIsRefusedAndKept) {
         expect_one_line_error(r);
         EXPECT_TRUE(contains(r.err, "not a socket")) << r.err;
         EXPECT_TRUE(contains(r.err, path)) << r.err;
+        // Said once (#17 item 8): the message used to give the cause twice.
+        EXPECT_EQ(r.err.find("not a socket"), r.err.rfind("not a socket")) << r.err;
     }
     ASSERT_TRUE(std::filesystem::is_regular_file(path));
     EXPECT_EQ(read_file(path), "do not delete");

@@ -535,7 +535,7 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
         }
         if (!S_ISSOCK(existing.st_mode)) {
             ec = errc::not_a_socket;
-            why = "a file that is not a socket is at " + path + "; npipe does not remove it";
+            why = "npipe leaves it in place";  // the error names the path and what is there
             return {};
         }
         // Our own lock would make it look live: ask the kernel (another npipe server at this
