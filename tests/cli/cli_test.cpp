@@ -55,26 +55,7 @@ void write_file(const std::string& path, const std::string& data) {
 }
 
 // Leaves a socket file at `path` with no server behind it, as a crashed server does.
-void make_stale_socket(const std::string& path) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
-    ASSERT_EQ(::listen(fd, 1), 0);
-    ::close(fd);
-}
-
-class Cli : public ::testing::Test {
-  protected:
-    void SetUp() override { dir_.emplace(); }
-    void TearDown() override { dir_.reset(); }
-    const std::string& dir() const { return dir_->path(); }
-
-  private:
-    std::optional<tmpdir_scope> dir_;
-};
+class Cli : public tmpdir_test {};
 
 // ---- Help ----
 

@@ -28,15 +28,7 @@ void expect_usage_error(const run_result& r, const std::string& part = {}) {
     EXPECT_EQ(r.out, "");
 }
 
-class ExitCodes : public ::testing::Test {
-  protected:
-    void SetUp() override { dir_.emplace(); }
-    void TearDown() override { dir_.reset(); }
-    const std::string& dir() const { return dir_->path(); }
-
-  private:
-    std::optional<tmpdir_scope> dir_;
-};
+class ExitCodes : public tmpdir_test {};
 
 TEST_F(ExitCodes, UnknownSubcommandNamesItAndTheClosestMatch) {
     auto r = run({cli(), "sreve", "x"}, {}, 10s);

@@ -96,13 +96,7 @@ int session_fds(pid_t pid) {
 }
 
 // A TMPDIR of its own for every test (gtest makes a fixture per test).
-class ServeHardening : public ::testing::Test {
-  protected:
-    const std::string& dir() const { return tmp_.path(); }
-
-  private:
-    tmpdir_scope tmp_;
-};
+class ServeHardening : public tmpdir_test {};
 
 // #16 item 1, #17 item 4: the program removed under a running server (as an upgrade does).
 TEST_F(ServeHardening, FailedCommandStartFailsThatClientAloneAndTheServerGoesOn) {

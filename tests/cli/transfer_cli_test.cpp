@@ -39,25 +39,7 @@ void expect_failure_line(std::optional<int> code, const std::string& err,
     EXPECT_TRUE(contains(err, part)) << "'" << part << "' not in: " << err;
 }
 
-void make_stale_socket(const std::string& path) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
-    ::close(fd);
-}
-
-class TransferCli : public ::testing::Test {
-  protected:
-    void SetUp() override { dir_.emplace(); }
-    void TearDown() override { dir_.reset(); }
-    const std::string& dir() const { return dir_->path(); }
-
-  private:
-    std::optional<tmpdir_scope> dir_;
-};
+class TransferCli : public tmpdir_test {};
 
 // ---- Transfers that did not complete ----
 

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <gtest/gtest.h>
+
 #include "npipe/pipe_stream.hpp"
 
 #include <chrono>
@@ -157,6 +159,18 @@ class tmpdir_scope {
     temp_dir dir_;
     std::optional<std::string> old_;
 };
+
+/// A fixture whose every test runs with a tmpdir_scope of its own (dir() is its path).
+class tmpdir_test : public ::testing::Test {
+  protected:
+    const std::string& dir() const { return dir_.path(); }
+
+  private:
+    tmpdir_scope dir_;
+};
+
+/// Leaves what a crashed server leaves at `path`: a socket file nobody listens on.
+void make_stale_socket(const std::string& path);
 
 /// Writes `data` to a child's stdin from another thread (it blocks until the child reads), then
 /// closes it; the destructor waits for that thread.
