@@ -282,32 +282,42 @@ bool lock_is_held(const std::string& socket_path, uid_t owner) {
 
 }  // namespace
 
-static bool kernel_sees_listener(const std::string& path, const struct stat& file);
-
-bool is_live_socket(const std::string& path, const struct stat& file) {
-    return lock_is_held(path, file.st_uid) || kernel_sees_listener(path, file);
-}
-
-// sock_diag, or /proc/net/unix: this network namespace only.
-static bool kernel_sees_listener(const std::string& path, const struct stat& file) {
-    bool live = false;
-    bool answered = unix_diag_dump([&](const diag_entry& e) {
-        if (e.has_vfs && e.ino == static_cast<std::uint32_t>(file.st_ino) &&
-            e.dev == kernel_dev(file.st_dev))
-            live = true;
+bound_sockets::bound_sockets() {
+    by_inode_ = unix_diag_dump([&](const diag_entry& e) {
+        if (e.has_vfs)
+            files_.insert({e.dev, e.ino});
     });
-    if (answered)
-        return live;
+    if (by_inode_)
+        return;
     // /proc/net/unix names sockets by the path they were bound to, not by inode: a socket
     // whose file was replaced can look live. Erring that way keeps a live server's name safe.
     std::ifstream proc("/proc/net/unix");
     std::string line;
     while (std::getline(proc, line)) {
         auto space = line.rfind(' ');
-        if (space != std::string::npos && line.compare(space + 1, std::string::npos, path) == 0)
-            return true;
+        if (space != std::string::npos)
+            paths_.insert(line.substr(space + 1));
     }
-    return false;
+}
+
+bool bound_sockets::contains(const std::string& path, const struct stat& file) const {
+    if (by_inode_)
+        return files_.count({kernel_dev(file.st_dev), static_cast<std::uint32_t>(file.st_ino)});
+    return paths_.count(path) > 0;
+}
+
+bool is_live_socket(const std::string& path, const struct stat& file, const bound_sockets& bound) {
+    return lock_is_held(path, file.st_uid) || bound.contains(path, file);
+}
+
+bool is_live_socket(const std::string& path, const struct stat& file) {
+    // The lock first: it answers without asking the kernel for every socket.
+    return lock_is_held(path, file.st_uid) || bound_sockets().contains(path, file);
+}
+
+// sock_diag, or /proc/net/unix: this network namespace only.
+static bool kernel_sees_listener(const std::string& path, const struct stat& file) {
+    return bound_sockets().contains(path, file);
 }
 
 std::vector<std::string> listening_socket_paths() {

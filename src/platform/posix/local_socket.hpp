@@ -6,11 +6,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "npipe/options.hpp"
@@ -73,6 +76,23 @@ unique_fd connect_once(const std::string& path, std::error_code& ec, int type = 
 /// bound to it (sock_diag by inode, falling back to /proc/net/unix by path: how .NET servers
 /// and servers without the lock are seen).
 bool is_live_socket(const std::string& path, const struct stat& file);
+
+/// The sockets bound in our network namespace, read from the kernel once (one sock_diag dump,
+/// or /proc/net/unix), so that checking many files (list_pipes) costs one dump, not one each.
+class bound_sockets {
+  public:
+    bound_sockets();
+    /// Whether a socket is bound to this file (by inode; by path where only /proc answered).
+    bool contains(const std::string& path, const struct stat& file) const;
+
+  private:
+    std::set<std::pair<std::uint32_t, std::uint32_t>> files_;  ///< (device, inode)
+    std::set<std::string> paths_;                              ///< the /proc/net/unix fallback
+    bool by_inode_ = false;
+};
+
+/// is_live_socket with the kernel's view taken beforehand.
+bool is_live_socket(const std::string& path, const struct stat& file, const bound_sockets& bound);
 
 /// Every bound Unix socket path the kernel knows (listening ones), for list_pipes().
 std::vector<std::string> listening_socket_paths();

@@ -79,13 +79,14 @@ std::string pipe_path(std::string_view name) {
 
 std::vector<pipe_info> list_pipes() {
     auto listening = detail::listening_socket_paths();
+    const detail::bound_sockets bound;  // one look at the kernel's sockets for every file
     std::set<std::string> paths;
     std::vector<pipe_info> pipes;
     auto add = [&](std::string name, const std::string& path) {
         struct stat st {};
         if (!paths.insert(path).second || ::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
             return;
-        pipes.push_back({std::move(name), path, detail::is_live_socket(path, st), st.st_uid,
+        pipes.push_back({std::move(name), path, detail::is_live_socket(path, st, bound), st.st_uid,
                          st.st_gid, st.st_mode & 07777});
     };
 
