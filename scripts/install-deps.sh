@@ -9,7 +9,7 @@ set -euo pipefail
 want=(g++ cmake ninja-build libcli11-dev pkg-config libasio-dev libssl-dev help2man)
 if [[ "${1:-build}" == test ]]; then
   want+=(libgtest-dev libgmock-dev mono-mcs mono-runtime libmono-system-core4.0-cil clang libclang-rt-14-dev
-        openssl iproute2 procps)
+        openssl iproute2 procps strace)
 fi
 missing=()
 for p in "${want[@]}"; do

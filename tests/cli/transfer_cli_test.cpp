@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -255,6 +256,23 @@ TEST_F(TransferCli, ListJsonIsOneArrayWithEscapedNames) {
     EXPECT_TRUE(contains(r.out, "\"state\":\"stale\"")) << r.out;
     auto check = run({"python3", "-c", "import json,sys; json.load(sys.stdin)"}, r.out, 10s);
     EXPECT_EQ(check.exit_code, 0) << check.err << r.out;
+}
+
+// #16 item 9: list asks the kernel for its sockets once per listing, not once per file (it was
+// files x sockets). Counted in system calls under strace, not timed.
+TEST_F(TransferCli, ListAsksTheKernelForItsSocketsOncePerListing) {
+    for (int i = 0; i < 30; ++i)
+        make_stale_socket(pipe_path(unique_pipe_name("many")));
+    auto trace = dir() + "/trace";
+    auto r = run({"strace", "-f", "-e", "trace=socket", "-o", trace, cli(), "list"}, {}, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(line_count(r.out), 31) << r.out;  // a header and the 30 stale pipes
+    std::ifstream in(trace);
+    int dumps = 0;
+    for (std::string line; std::getline(in, line);)
+        dumps += line.find("AF_NETLINK") != std::string::npos;
+    // One dump for the listening sockets' paths, one for the files' liveness.
+    EXPECT_LE(dumps, 2) << "one sock_diag dump per file";
 }
 
 TEST_F(TransferCli, ListEscapesControlCharactersInNames) {
