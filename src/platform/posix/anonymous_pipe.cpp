@@ -16,7 +16,7 @@
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
 #include "platform/posix/unique_fd.hpp"
-#include "transport/fifo/fifo_transport.hpp"
+#include "transport/posix_fifo/fifo_transport.hpp"
 #include "transport/unix_socket/socket_transport.hpp"
 
 namespace npipe {

@@ -1,4 +1,4 @@
-#include "transport/fifo/fifo_transport.hpp"
+#include "transport/posix_fifo/fifo_transport.hpp"
 
 #include <errno.h>
 #include <signal.h>
