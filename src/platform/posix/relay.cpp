@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "npipe/errors.hpp"
+#include "platform/posix/posix_io.hpp"
 #include "platform/posix/unique_fd.hpp"
 
 namespace npipe {
@@ -284,15 +285,8 @@ relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
         ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
     // Our output may be a pipe whose reader goes away: that must be an EPIPE for this thread,
-    // never a SIGPIPE for the process. Blocked here (the input thread inherits the mask) and
-    // a pending one taken back before the old mask returns.
-    sigset_t sigpipe, old_mask;
-    sigemptyset(&sigpipe);
-    sigaddset(&sigpipe, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigpipe, &old_mask);
+    // never a SIGPIPE for the process (the input thread inherits the mask).
+    std::optional<detail::sigpipe_blocked> quiet(std::in_place);
     bool sending = pipe.can_write();
     std::thread sender;
     if (sending)
@@ -304,12 +298,7 @@ relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
         sender.join();
     }
 
-    if (!was_pending) {
-        timespec no_wait{0, 0};
-        while (sigtimedwait(&sigpipe, nullptr, &no_wait) == SIGPIPE) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    quiet.reset();
 
     relay_result result;
     result.end = s.end.value_or(relay_end::completed);
