@@ -29,8 +29,22 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 # Every socket of the run goes into a directory of its own ($TMPDIR, which every system's
 # harness and the CLI map names under), removed at exit however the run ends: a measurement
 # that fails or is killed leaves its socket there, never in /tmp.
-run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/npipe-bench-run-XXXXXX")
-trap 'rm -rf "$run_tmp"' EXIT
+# A measurement runs in a process group of its own (timeout makes one), which the exit trap ends
+# with every process in it before it removes the directory: a killed run leaves no process
+# making sockets there either. At the end, the run checks that the temp directory holds no pipe
+# socket it did not hold before (scripts/check-tmp-leaks.sh, as the test suite does).
+outer_tmp=${TMPDIR:-/tmp}
+run_tmp=$(mktemp -d "$outer_tmp/npipe-bench-run-XXXXXX")
+measuring=
+cleanup() {
+    if [[ -n $measuring ]]; then
+        kill -TERM -- "-$measuring" 2>/dev/null || true
+        wait "$measuring" 2>/dev/null || true
+    fi
+    rm -rf "$run_tmp"
+}
+trap cleanup EXIT
+"$root/scripts/check-tmp-leaks.sh" record "$run_tmp/tmp-before"
 export TMPDIR=$run_tmp
 
 # --- 1. packages ----------------------------------------------------------------------------
@@ -177,10 +191,13 @@ fi
 run() {
     local placement=$1 system=$2 cmd=$3 test=$4 size=$5 buffers=$6
     shift 6
-    local line status=0
+    local line status=0 output=$run_tmp/measurement.out
     # shellcheck disable=SC2086 # $cmd is a program and its fixed leading arguments
-    line=$(timeout 180 "${sched[@]}" $cmd "$test" --size "$size" "$@" --json 2>&1 | tail -n 1) ||
-        status=$?
+    timeout 180 "${sched[@]}" $cmd "$test" --size "$size" "$@" --json >"$output" 2>&1 &
+    measuring=$!
+    wait "$measuring" || status=$?
+    measuring=
+    line=$(tail -n 1 "$output")
     if ((status != 0)) || [[ $line != '{'* ]]; then
         ((status == 124)) && line="timed out after 180 s"
         line="error: ${line//$'\t'/ }"
@@ -263,3 +280,4 @@ python3 "$root/bench/report.py" --results "$results" --micro "$micro" --out "$ou
     --not-built "${not_built[*]:-}" --counts "$lat_count,$thr_bytes,$msg_count,$conn_count" --reps "$reps" \
     --spin-us "$spin_us" --memory "$memory"
 log "wrote $out_md and ${out_md%.md}.png"
+TMPDIR=$outer_tmp "$root/scripts/check-tmp-leaks.sh" check "$run_tmp/tmp-before" >&2

@@ -57,6 +57,15 @@ class named_pipe_server : public pipe_stream {
     /// Closes the current connection; the instance can then wait for the next client.
     void disconnect();
 
+    /// Takes no more clients at this name, while this instance and its connection go on (as
+    /// netcat's listener closes its socket once it has its client). The instance lets go of
+    /// the name's listening socket, which is closed and its socket file removed once no other
+    /// instance of the name in this process holds it: later clients find no server and wait
+    /// for one until their connect times out (as for a busy pipe on Windows), instead of
+    /// queueing where nobody will accept them. wait_for_connection() then fails with
+    /// errc::operation_aborted. Not part of .NET's API.
+    void stop_listening() noexcept;
+
     /// The connected client's user name ("" when the password database has none).
     std::string get_impersonation_user_name() const;
 

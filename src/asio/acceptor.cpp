@@ -10,6 +10,10 @@
 namespace npipe::asio {
 namespace detail {
 
+struct acceptor_impl::takeover_watch {
+    std::unique_ptr<npipe::detail::platform::listener::accept_wait> wait;
+};
+
 acceptor_impl::acceptor_impl(const ::asio::any_io_executor& ex) : listener(ex), wake(ex) {}
 
 acceptor_impl::~acceptor_impl() {
@@ -52,8 +56,13 @@ void acceptor_impl::open(std::string_view name_, pipe_direction direction_, int 
     if (ec)
         throw pipe_error(ec, name,
                          "create server at " + path + (why.empty() ? "" : " (" + why + ")"));
-    listener.assign(::asio::generic::stream_protocol(AF_UNIX, 0), endpoint->native(), ec);
+    // The reactor waits on the takeover watch, which holds the listening socket: a name taken
+    // over wakes a pending accept like a client does (no thread, no polling).
+    takeover = std::make_unique<takeover_watch>();
+    takeover->wait = endpoint->begin_wait();
+    listener.assign(::asio::generic::stream_protocol(AF_UNIX, 0), takeover->wait->native(), ec);
     if (ec) {
+        takeover.reset();
         endpoint.reset();
         throw pipe_error(ec, name, "create server at " + path);
     }
@@ -66,6 +75,7 @@ void acceptor_impl::close() noexcept {
     // removes the socket file (if it is still ours).
     if (listener.is_open())
         listener.release(ignored);
+    takeover.reset();  // before the endpoint it watches
     endpoint.reset();
     if (wake.is_open())
         wake.release(ignored);
@@ -76,6 +86,10 @@ void acceptor_impl::cancel() noexcept {
     std::error_code ignored;
     listener.cancel(ignored);
     wake.cancel(ignored);
+}
+
+bool acceptor_impl::taken_over() noexcept {
+    return takeover && takeover->wait->replaced();
 }
 
 bool acceptor_impl::try_acquire_slot() noexcept {

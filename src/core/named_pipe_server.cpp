@@ -245,6 +245,12 @@ void named_pipe_server::disconnect() {
     s.drop_connection(false);
 }
 
+void named_pipe_server::stop_listening() noexcept {
+    auto& s = static_cast<detail::server_state&>(state());
+    std::lock_guard lock(s.mutex);
+    detail::release_instance(s.listen);
+}
+
 std::string named_pipe_server::get_impersonation_user_name() const {
     return detail::platform::user_name(get_peer_credentials());
 }

@@ -109,7 +109,8 @@ class listener {
         /// Whether the endpoint no longer leads to this listener (consumes the changes seen).
         virtual bool replaced() noexcept = 0;
     };
-    /// Starts watching for one wait (each waiting instance has its own).
+    /// Starts one wait. The watch behind it is the listener's, shared by every wait, so a
+    /// wait costs no descriptor of its own; replaced() is safe from any thread.
     virtual std::unique_ptr<accept_wait> begin_wait() = 0;
 
     /// Takes one queued client without blocking, with options' buffer sizes applied.

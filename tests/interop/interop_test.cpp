@@ -775,6 +775,31 @@ TEST_P(NameRules, LibraryServerWaitFailsWhenDotnetTakesItsName) {
     ASSERT_EQ(theirs.wait(30s), 0) << theirs.err();
 }
 
+TEST_P(NameRules, DotnetServerTakesOverEchoServeWhichSaysSoAndExits) {
+    auto name = unique_pipe_name("echo-hijack");
+    child ours({cli(), "serve", name, "--echo"});
+    ASSERT_TRUE(wait_for_server(name, 10s)) << ours.err();
+    {
+        named_pipe_client client(name);
+        client.connect(5s);
+        client.write(bytes("before"));
+        EXPECT_EQ(read_n(client, 6), "before");
+    }
+    // The same takeover as above, of the asynchronous server (npipe::asio's acceptor): its
+    // pending accept fails with name_taken_over and serve --echo exits with one line.
+    child theirs(peer({"server", name, "send", "5", "75"}));
+    ASSERT_EQ(ours.wait(20s), 1) << ours.err();
+    EXPECT_EQ(line_count(ours.err()), 1) << ours.err();
+    EXPECT_NE(ours.err().find("'" + name + "'"), std::string::npos) << ours.err();
+    EXPECT_NE(ours.err().find("replaced by another server"), std::string::npos) << ours.err();
+    // The .NET server keeps the name: ours left its file alone on the way out.
+    ASSERT_TRUE(wait_for_server(name, 20s)) << theirs.err();
+    named_pipe_client client(name);
+    client.connect(5s);
+    EXPECT_EQ(read_to_end(client), pattern(5, 75));
+    ASSERT_EQ(theirs.wait(30s), 0) << theirs.err();
+}
+
 TEST_P(NameRules, NpipeReplacesCrashedDotnetServersStaleSocket) {
     auto name = unique_pipe_name("stale");
     {

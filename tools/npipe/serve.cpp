@@ -350,6 +350,10 @@ void add_serve_command(CLI::App& app) {
             if (ec && ec != errc::operation_aborted)
                 throw pipe_error(ec, name, "wait for connection");
             if (!ec) {
+                // One client and no more: a second one must not queue in a backlog nobody will
+                // accept from, its data lost and its connect's timeout ignored (#17). With the
+                // socket gone it waits as for a missing or busy server, and times out.
+                server.stop_listening();
                 int status = relay_stdio(server, limits);
                 if (status && !watcher.stopping())
                     throw exit_request{status, ""};

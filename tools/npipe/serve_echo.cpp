@@ -378,8 +378,11 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
     }
 }
 
+// Accepts until the server stops; `fatal` gets the error that ends serving (the name taken
+// over), after which the acceptor is closed and the io_context stopped.
 ::asio::awaitable<void> accept_clients(npipe::asio::named_pipe_acceptor& acceptor, bool message,
-                                       echo_limits& limits) {
+                                       echo_limits& limits, std::error_code& fatal,
+                                       ::asio::io_context& io) {
     auto ex = co_await ::asio::this_coro::executor;
     ::asio::steady_timer pause(ex);
     bool out_of_fds = false;
@@ -387,6 +390,14 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
         auto [ec, pipe] = co_await acceptor.async_accept(as_tuple);
         if (ec == ::asio::error::operation_aborted || ec == ::asio::error::bad_descriptor)
             co_return;  // stopping
+        if (ec == npipe::errc::name_taken_over) {
+            // Another server (a .NET one without FirstPipeInstance) removed our socket file and
+            // bound its own: no new client can reach us, so serving on would be a silent lie.
+            fatal = ec;
+            acceptor.close();  // leaves the other server's file alone
+            io.stop();         // the clients' pipes are closed as their coroutines are destroyed
+            co_return;
+        }
         if (ec == std::error_code(EMFILE, std::system_category()) ||
             ec == std::error_code(ENFILE, std::system_category()) ||
             ec == ::asio::error::no_descriptors) {
@@ -430,8 +441,11 @@ void run_echo_server(const std::string& name, bool message, int max_instances,
     });
     // Declared after the io_context: destroyed before the client coroutines it may still hold.
     echo_limits limits(io.get_executor(), timeouts, options.max_message_size);
-    ::asio::co_spawn(io, accept_clients(acceptor, message, limits), ::asio::detached);
+    std::error_code fatal;
+    ::asio::co_spawn(io, accept_clients(acceptor, message, limits, fatal, io), ::asio::detached);
     io.run();
+    if (fatal)
+        throw pipe_error(fatal, name, "wait for connection");
 }
 
 }  // namespace npipe::cli

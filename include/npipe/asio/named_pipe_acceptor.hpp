@@ -21,6 +21,7 @@
 #include "npipe/asio/detail/acceptor_impl.hpp"
 #include "npipe/asio/pipe_stream.hpp"
 #include "npipe/asio/timeout.hpp"
+#include "npipe/errors.hpp"
 #include "npipe/options.hpp"
 
 namespace npipe::asio {
@@ -67,6 +68,10 @@ struct accept_op {
 
     template <class Self>
     void proceed(Self& self) {
+        // Waiting on for clients that can no longer arrive would hang the server: say so. A
+        // wake by the takeover watch alone finds no client and waits again below.
+        if (impl->taken_over())
+            return finish(self, npipe::errc::name_taken_over);
         if (!holding_slot) {
             if (!impl->try_acquire_slot()) {
                 at = phase::waiting_slot;
@@ -174,8 +179,11 @@ class named_pipe_acceptor {
     /// Errors:
     /// ::asio::error::operation_aborted (cancelled, or the acceptor closed or destroyed),
     /// ::asio::error::bad_descriptor (the acceptor was already closed), EMFILE / ENFILE when
-    /// out of descriptors (the client stays queued). Supports terminal, partial and total
-    /// cancellation.
+    /// out of descriptors (the client stays queued), npipe::errc::name_taken_over when the
+    /// socket file was removed or replaced by another server (a .NET server created without
+    /// FirstPipeInstance does that to a live server): no client can reach this acceptor any
+    /// more, every later accept fails the same way, and closing it leaves the new file alone.
+    /// Supports terminal, partial and total cancellation.
     template <class CompletionToken>
     auto async_accept(CompletionToken&& token) {
         return async_accept(ex_, std::forward<CompletionToken>(token));

@@ -10,6 +10,7 @@
 
 #include "core/platform.hpp"
 #include "npipe/errors.hpp"
+#include "platform/posix/bound_file_watch.hpp"
 #include "platform/posix/errno_code.hpp"
 #include "platform/posix/local_socket.hpp"
 
@@ -77,22 +78,29 @@ class inotify_watch final : public endpoint_watch {
 class socket_listener final : public listener {
   public:
     socket_listener(std::string path, unique_fd fd, const struct stat& bound, bool records)
-        : path_(std::move(path)), fd_(std::move(fd)), bound_(bound), records_(records) {}
+        : path_(std::move(path)),
+          fd_(std::move(fd)),
+          bound_(bound),
+          records_(records),
+          watch_(fd_.get(), path_, bound_) {}
     ~socket_listener() override {
         fd_.reset();
-        unlink_if_same(path_, bound_);
+        // A file that replaced ours may carry our old inode number: only the watch knows it is
+        // not ours. Its lock goes either way.
+        unlink_if_same(path_, bound_, !watch_.taken_over());
     }
     handle native() const noexcept override { return fd_.get(); }
 
     std::unique_ptr<accept_wait> begin_wait() override {
-        struct bound_wait final : accept_wait {
-            bound_wait(int fd, const std::string& path, const struct stat& bound)
-                : watch(fd, path, bound) {}
+        // Every wait shares the listener's watch: two descriptors per name, not per waiting
+        // instance.
+        struct shared_wait final : accept_wait {
+            explicit shared_wait(bound_file_watch& w) noexcept : watch(w) {}
             handle native() const noexcept override { return watch.fd(); }
             bool replaced() noexcept override { return watch.replaced(); }
-            bound_file_watch watch;
+            bound_file_watch& watch;
         };
-        return std::make_unique<bound_wait>(fd_.get(), path_, bound_);
+        return std::make_unique<shared_wait>(watch_);
     }
 
     std::shared_ptr<transport> accept(const pipe_options& options, accept_status& status,
@@ -122,6 +130,7 @@ class socket_listener final : public listener {
     unique_fd fd_;
     struct stat bound_;
     bool records_;
+    bound_file_watch watch_;  ///< after fd_: it watches beside it
 };
 
 }  // namespace

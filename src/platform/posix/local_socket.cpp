@@ -5,7 +5,6 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
-#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
@@ -342,9 +341,9 @@ std::vector<std::string> listening_socket_paths() {
     return paths;
 }
 
-void unlink_if_same(const std::string& path, const struct stat& bound) noexcept {
+void unlink_if_same(const std::string& path, const struct stat& bound, bool remove_file) noexcept {
     struct stat now {};
-    if (::lstat(path.c_str(), &now) == 0 && same_file(now, bound))
+    if (remove_file && ::lstat(path.c_str(), &now) == 0 && same_file(now, bound))
         ::unlink(path.c_str());
     // The listener is gone (or going): its lock goes after the file, never before, so the name
     // never looks stale while the file is there.
@@ -637,49 +636,6 @@ unique_fd watch_socket_directory(const std::string& path) {
     if (::inotify_add_watch(fd.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0)
         fd.reset();
     return fd;
-}
-
-bound_file_watch::bound_file_watch(int listen_fd, const std::string& path, const struct stat& bound)
-    : listen_fd_(listen_fd), path_(path), bound_(bound) {
-    inotify_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-    auto slash = path.rfind('/');
-    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
-    file_name_ = path.substr(slash + 1);
-    if (!inotify_ || ::inotify_add_watch(inotify_.get(), dir.c_str(),
-                                         IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-                                             IN_DELETE_SELF | IN_MOVE_SELF) < 0)
-        return;
-    // One descriptor for the caller's poll: readable when either of ours is.
-    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-    epoll_event in{};
-    in.events = EPOLLIN;
-    if (!epoll_ || ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listen_fd, &in) != 0 ||
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, inotify_.get(), &in) != 0)
-        epoll_.reset();
-}
-
-bool bound_file_watch::replaced() noexcept {
-    // The unlink itself is the proof: a new socket at the path often reuses the old inode
-    // number, so comparing identities alone would miss a takeover that happened between two
-    // looks.
-    alignas(inotify_event) char buffer[4096];
-    ssize_t n;
-    while (inotify_ && (n = ::read(inotify_.get(), buffer, sizeof buffer)) > 0) {
-        for (ssize_t at = 0; at < n;) {
-            const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
-            if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) ||
-                ((event->mask & (IN_DELETE | IN_MOVED_FROM)) && event->len &&
-                 file_name_ == event->name))
-                gone_ = true;
-            at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
-        }
-    }
-    if (gone_)
-        return true;
-    struct stat now {};
-    if (::lstat(path_.c_str(), &now) != 0)
-        return errno == ENOENT || errno == ENOTDIR;
-    return now.st_dev != bound_.st_dev || now.st_ino != bound_.st_ino;
 }
 
 void drain_events(int fd) noexcept {

@@ -61,9 +61,11 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
 /// Why the directories leading to `path` let another user replace a file there ("" when safe).
 std::string unsafe_directory_reason(const std::string& path);
 
-/// Removes the socket file at path if it is still the one described by `bound`, then releases
-/// the liveness lock listen_at took for it (whether or not the file was still ours).
-void unlink_if_same(const std::string& path, const struct stat& bound) noexcept;
+/// Removes the socket file at path if it is still the one described by `bound` (never when
+/// `remove_file` is false: the caller knows it was replaced), then releases the liveness lock
+/// listen_at took for it (whether or not the file was still ours).
+void unlink_if_same(const std::string& path, const struct stat& bound,
+                    bool remove_file = true) noexcept;
 
 /// One non-blocking connect attempt; returns a blocking, connected socket, or sets ec to the
 /// raw errno (std::system_category) so the caller can tell "retry" errors from final ones.
@@ -105,31 +107,6 @@ bool worth_retrying(const std::error_code& ec) noexcept;
 /// that a waiting client wakes when the server's file appears; empty when it cannot be watched
 /// (the directory may not exist yet: the client's backoff alone paces it then).
 unique_fd watch_socket_directory(const std::string& path);
-
-/// Notices that the socket file a listener bound is gone or is another file now. A .NET server
-/// created without FirstPipeInstance unlinks a live server's file and binds its own
-/// (dotnet/runtime #131203); our listener then still works but no client can reach it.
-class bound_file_watch {
-  public:
-    /// Watches the directory of `path` (inotify, for removals and new entries) beside
-    /// `listen_fd`. Without inotify, fd() is `listen_fd` and replaced() is checked only when a
-    /// client arrives.
-    bound_file_watch(int listen_fd, const std::string& path, const struct stat& bound);
-
-    /// Readable when a client is queued on the listener or the directory changed.
-    int fd() const noexcept { return epoll_ ? epoll_.get() : listen_fd_; }
-
-    /// Whether `path` no longer names the file we bound: it was unlinked or renamed while we
-    /// watched, or another file is there now (consumes the directory's events).
-    bool replaced() noexcept;
-
-  private:
-    int listen_fd_;
-    std::string path_, file_name_;
-    bool gone_ = false;
-    struct stat bound_ {};
-    unique_fd inotify_, epoll_;
-};
 
 /// Reads and discards the pending events of a non-blocking descriptor (an inotify watch).
 void drain_events(int fd) noexcept;

@@ -35,6 +35,11 @@ struct acceptor_impl {
     /// Cancels the pending accepts; the acceptor stays usable.
     void cancel() noexcept;
 
+    /// Whether the socket file was removed or replaced since we bound it (a .NET server without
+    /// FirstPipeInstance takes a live server's name so): no client can reach us any more.
+    /// Consumes the watch's events, so a wait that the watch woke waits again.
+    bool taken_over() noexcept;
+
     /// Takes a slot of the max_instances quota; false when all are in use. Always true
     /// without a limit.
     bool try_acquire_slot() noexcept;
@@ -56,7 +61,12 @@ struct acceptor_impl {
 
     /// The platform's listening endpoint (core/platform.hpp), shared with no one.
     std::unique_ptr<npipe::detail::platform::listener> endpoint;
-    socket_type listener;                 ///< the endpoint's handle, registered for waits only
+    /// The endpoint's takeover watch (one for the acceptor, whatever the number of accepts).
+    struct takeover_watch;
+    std::unique_ptr<takeover_watch> takeover;
+    /// Registered for waits only: readable when a client is queued or the takeover watch saw a
+    /// change (the watch's handle, which holds the endpoint's).
+    socket_type listener;
     socket_type wake;                     ///< readable when an accepted pipe gives its slot back
     std::shared_ptr<instance_pool> pool;  ///< null without a limit
     std::string name;
