@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 namespace npipe::test {
@@ -59,5 +60,14 @@ class foreign_server {
     int fd_ = -1;
     struct stat file_ {};
 };
+
+/// The number of entries in a directory of /proc (/proc/self/fd: open descriptors;
+/// /proc/self/task: threads).
+inline std::size_t entries_in(const std::string& dir) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir))
+        ++n;
+    return n;
+}
 
 }  // namespace npipe::test

@@ -25,15 +25,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using npipe::errc;
+using npipe::test::entries_in;
 using npipe::test::foreign_server;
 using npipe::test::unique_pipe_name;
-
-std::size_t open_descriptors() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
-        ++n;
-    return n;
-}
 
 // Whether thread `tid` of this process is blocked in poll (a waiting wait_for_connection).
 bool in_poll(pid_t tid) {
@@ -86,22 +80,23 @@ struct waiting_instances {
     std::vector<std::thread> threads;
 };
 
-TEST(SyncTakeover, WaitingInstancesShareOneWatchAndAllSeeTheTakeover) {
-    auto name = unique_pipe_name("sync-hijack");
-    constexpr int instances = 4;
+// Instances wait in threads of their own; another server takes the name over (by unlink and
+// bind, or by a rename over the socket file) once they all sleep; every wait must end so.
+void takeover_ends_every_wait(int instances, bool rename_over) {
+    auto name = unique_pipe_name(rename_over ? "sync-renamed" : "sync-hijack");
     std::vector<npipe::named_pipe_server> servers;
     for (int i = 0; i < instances; ++i)
         servers.emplace_back(name, npipe::pipe_direction::in_out, instances);
     auto path = servers[0].socket_path();
-    auto before = open_descriptors();
+    auto before = entries_in("/proc/self/fd");
     std::optional<foreign_server> theirs;
     {
         waiting_instances waits(servers);
         ASSERT_TRUE(waits.all_waiting());
         // One watch for the name, made with its listener: a wait opens no descriptor (each
         // waiting instance had an inotify and an epoll of its own before).
-        EXPECT_EQ(open_descriptors(), before);
-        theirs.emplace(path);
+        EXPECT_EQ(entries_in("/proc/self/fd"), before);
+        theirs.emplace(path, rename_over);
         ASSERT_TRUE(waits.all_done()) << "a wait went on for a socket nobody can reach";
         for (auto& r : waits.results)
             EXPECT_EQ(*r, errc::name_taken_over) << r->message();
@@ -110,21 +105,13 @@ TEST(SyncTakeover, WaitingInstancesShareOneWatchAndAllSeeTheTakeover) {
     EXPECT_TRUE(theirs->still_there()) << "the server removed the file that replaced its own";
 }
 
+TEST(SyncTakeover, WaitingInstancesShareOneWatchAndAllSeeTheTakeover) {
+    takeover_ends_every_wait(4, false);
+}
+
+// Replaced without being unlinked first: no removal event names our file.
 TEST(SyncTakeover, AFileRenamedOverTheSocketIsATakeoverToo) {
-    auto name = unique_pipe_name("sync-renamed");
-    std::vector<npipe::named_pipe_server> servers;
-    servers.emplace_back(name);
-    std::optional<foreign_server> theirs;
-    {
-        waiting_instances waits(servers);
-        ASSERT_TRUE(waits.all_waiting());
-        // Replaced without being unlinked first: no removal event names our file.
-        theirs.emplace(servers[0].socket_path(), true);
-        ASSERT_TRUE(waits.all_done()) << "a wait went on for a socket nobody can reach";
-        EXPECT_EQ(*waits.results[0], errc::name_taken_over) << waits.results[0]->message();
-    }
-    servers.clear();
-    EXPECT_TRUE(theirs->still_there());
+    takeover_ends_every_wait(1, true);
 }
 
 TEST(SyncTakeover, OtherFilesComingAndGoingAreNoTakeover) {

@@ -1,10 +1,12 @@
 #include "platform/posix/bound_file_watch.hpp"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 namespace npipe::detail {
 
@@ -14,20 +16,30 @@ bound_file_watch::bound_file_watch(int listen_fd, const std::string& path, const
     std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     file_name_ = path.substr(slash + 1);
     inotify_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-    if (!inotify_ || ::inotify_add_watch(inotify_.get(), dir.c_str(),
-                                         IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-                                             IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-        inotify_.reset();
-        return;
-    }
-    // One descriptor to wait on: readable when either of ours is.
+    replaced_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    // One descriptor to wait on: readable when any of ours is.
     epoll_event in{};
     in.events = EPOLLIN;
-    if (!epoll_ || ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listen_fd, &in) != 0 ||
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, inotify_.get(), &in) != 0) {
+    if (!inotify_ || !replaced_ || !epoll_ ||
+        ::inotify_add_watch(inotify_.get(), dir.c_str(),
+                            IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
+                                IN_MOVE_SELF) < 0 ||
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listen_fd, &in) != 0 ||
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, inotify_.get(), &in) != 0 ||
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, replaced_.get(), &in) != 0) {
+        // Nobody could wake on them: look at the file whenever a client arrives instead.
         epoll_.reset();
-        inotify_.reset();  // nobody would wake on it: look at the file every time instead
+        replaced_.reset();
+        inotify_.reset();
+    }
+}
+
+void bound_file_watch::mark_gone() noexcept {
+    gone_ = true;
+    if (replaced_) {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(replaced_.get(), &one, sizeof one);
     }
 }
 
@@ -44,7 +56,7 @@ bool bound_file_watch::replaced() noexcept {
             bool ours = event->len && file_name_ == event->name;
             if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) ||
                 (ours && (event->mask & (IN_DELETE | IN_MOVED_FROM))))
-                gone_ = true;
+                mark_gone();
             // Another file renamed over ours replaces it without a removal event; a lost event
             // may have been anything.
             if (ours || (event->mask & IN_Q_OVERFLOW))
@@ -61,12 +73,14 @@ bool bound_file_watch::replaced() noexcept {
     if (inotify_)
         look_at_file_ = false;
     struct stat now {};
-    if (::lstat(path_.c_str(), &now) == 0)
-        gone_ = now.st_dev != bound_.st_dev || now.st_ino != bound_.st_ino;
-    else if (errno == ENOENT || errno == ENOTDIR)
-        gone_ = true;
-    else
+    if (::lstat(path_.c_str(), &now) == 0) {
+        if (now.st_dev != bound_.st_dev || now.st_ino != bound_.st_ino)
+            mark_gone();
+    } else if (errno == ENOENT || errno == ENOTDIR) {
+        mark_gone();
+    } else {
         look_at_file_ = true;  // could not tell: look again next time
+    }
     return gone_;
 }
 

@@ -24,9 +24,10 @@ class bound_file_watch {
     /// client arrives.
     bound_file_watch(int listen_fd, const std::string& path, const struct stat& bound);
 
-    /// Readable when a client is queued on the listener or the directory changed (an epoll
-    /// descriptor holding both, which a poll() or another epoll, such as Asio's reactor, can
-    /// wait on). Only polled, never epoll_wait()ed: the events stay with their descriptors.
+    /// Readable when a client is queued on the listener, the directory changed, or the file
+    /// was found replaced (an epoll descriptor holding all three, which a poll() or another
+    /// epoll, such as Asio's reactor, can wait on). Only polled, never epoll_wait()ed: the
+    /// events stay with their descriptors.
     int fd() const noexcept { return epoll_ ? epoll_.get() : listen_fd_; }
 
     /// Whether `path` no longer names the file we bound: it was unlinked or renamed while we
@@ -39,10 +40,15 @@ class bound_file_watch {
     bool taken_over() const noexcept;
 
   private:
+    void mark_gone() noexcept;
+
     int listen_fd_;
     std::string path_, file_name_;
     struct stat bound_ {};
-    unique_fd inotify_, epoll_;
+    // The waits share the inotify descriptor: the first to read the removal event consumes it,
+    // and the others, woken by it too, would find nothing to read and sleep on. `replaced_`
+    // (an eventfd, signalled once and never read) keeps fd() readable for all of them.
+    unique_fd inotify_, replaced_, epoll_;
     mutable std::mutex mutex_;
     bool gone_ = false;         // guarded by mutex_
     bool look_at_file_ = true;  // guarded by mutex_: an event named our file (or none watched)
