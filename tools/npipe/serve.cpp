@@ -254,8 +254,9 @@ void add_serve_command(CLI::App& app) {
     static std::string kill_grace_text = "5s";
     auto* cmd = app.add_subcommand(
         "serve",
-        "Serve a pipe: with no CMD, accept one client and copy stdin/stdout to it (like nc -l); "
-        "with -- CMD, run CMD for every client with the pipe as its stdin and stdout");
+        "Serve a pipe: with no CMD, accept one client and copy stdin/stdout to it (like nc -l: "
+        "later clients find no server and wait for one); with -- CMD, run CMD for every client "
+        "with the pipe as its stdin and stdout");
     cmd->add_option("NAME", name, "Pipe name (a simple name, or a socket path starting with /)")
         ->required();
     cmd->add_option("--max-instances", instances_text,
