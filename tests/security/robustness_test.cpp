@@ -111,8 +111,8 @@ TEST(robustness, out_of_descriptors_pauses_accepting_and_recovers) {
         else
             report('p');  // paused
         // Descriptors free up again: the queued client is accepted and served.
-        // One for the client, two for the wait's takeover watch (inotify and its poll set), two
-        // for a sanitizer's pipe(2) (UBSan's memory checks report false errors without them).
+        // One for the client, two to spare, two for a sanitizer's pipe(2) (UBSan's memory checks
+        // report false errors without them). The takeover watch is the listener's, opened before.
         for (int i = 0; i < 5; ++i) {
             ::close(filler.back());
             filler.pop_back();
