@@ -49,3 +49,7 @@ cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 600 -E '^install\.'
+
+# Windows: the MinGW-w64 cross-build, and its tests under Wine in a throwaway prefix (a few
+# minutes; what Wine lacks is reported SKIPPED with the reason).
+scripts/test-windows.sh

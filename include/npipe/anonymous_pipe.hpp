@@ -74,6 +74,10 @@ class anonymous_pipe_client : public pipe_stream {
     /// that server hands it over (its local copy counts as disposed of), so it is never closed
     /// twice.
     anonymous_pipe_client(pipe_direction direction, std::string_view handle_string);
+    /// The same for a C string (argv[1], typically): without it, a `char*` would pick the
+    /// constructor below on Windows, where a handle is a pointer.
+    anonymous_pipe_client(pipe_direction direction, const char* handle_string)
+        : anonymous_pipe_client(direction, std::string_view(handle_string)) {}
 
     /// As above with the descriptor itself, which the client adopts.
     anonymous_pipe_client(pipe_direction direction, native_handle_type handle);

@@ -9,6 +9,8 @@ namespace npipe {
 #if defined(_WIN32)
 /// The OS handle of a connection or pipe end: a HANDLE on Windows.
 using native_handle_type = void*;
+/// What native_handle() returns when there is no handle (Windows handles are never null).
+inline constexpr native_handle_type invalid_native_handle = nullptr;
 #else
 /// The OS handle of a connection or pipe end: a file descriptor on POSIX systems.
 using native_handle_type = int;

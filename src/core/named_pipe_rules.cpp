@@ -17,6 +17,7 @@ std::shared_ptr<transport> connect_local(const std::string& endpoint, const pipe
     }
     if (status != platform::connect_status::connected)
         return nullptr;
+    message = message || t->native_message_pipe();
     if (options.current_user_only) {
         std::error_code peer_ec;
         auto peer = t->peer(peer_ec);

@@ -16,7 +16,7 @@ namespace npipe::detail::platform {
 
 /// An OS handle: a file descriptor on POSIX (a HANDLE on Windows).
 using handle = pipe_stream::native_handle_type;
-inline constexpr handle invalid_handle = -1;
+inline constexpr handle invalid_handle = invalid_native_handle;
 
 /// A wake-up a thread blocked in wait() can be woken by, from any thread (an eventfd on Linux).
 class wake_event {

@@ -72,6 +72,10 @@ class transport {
     /// network) rather than the peer's close. Consulted only at end of stream.
     virtual std::error_code end_of_stream_error() const noexcept { return {}; }
 
+    /// Whether the connection is a message pipe by its own nature (a Windows pipe handle knows
+    /// its type): a client then learns the pipe's type from it, with no refused attempt.
+    virtual bool native_message_pipe() const noexcept { return false; }
+
     /// The OS handle, for readiness waits (blocking ones and Asio's reactor); -1 once closed.
     virtual pipe_stream::native_handle_type native_handle() const noexcept = 0;
 };

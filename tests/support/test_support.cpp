@@ -26,11 +26,6 @@ extern char** environ;
 
 namespace npipe::test {
 
-std::string unique_pipe_name(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    return "npipe-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + tag;
-}
-
 std::string cli() {
 #ifdef NPIPE_CLI
     return NPIPE_CLI;
@@ -322,18 +317,6 @@ std::vector<std::string> csharp_command(csharp_runtime runtime, const std::strin
     return argv;
 }
 
-std::string pattern(std::size_t size, std::uint32_t seed) {
-    std::string data(size, '\0');
-    std::uint32_t x = seed ? seed : 1;
-    for (auto& c : data) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        c = static_cast<char>(x);
-    }
-    return data;
-}
-
 temp_dir::temp_dir() {
     std::string tmpl = std::filesystem::temp_directory_path().string() + "/npipe-test-XXXXXX";
     if (!::mkdtemp(tmpl.data()))
@@ -379,37 +362,5 @@ void make_stale_socket(const std::string& path) {
     ::close(fd);  // a plain descriptor of the test's own: the file stays, nobody listens
     ASSERT_TRUE(bound) << path;
 }
-
-namespace pipe_io {
-
-std::span<const std::byte> bytes(const std::string& s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string read_n(npipe::pipe_stream& pipe, std::size_t n) {
-    std::string out;
-    std::byte buffer[4096];
-    while (out.size() < n) {
-        auto got = pipe.read(std::span(buffer, std::min(sizeof buffer, n - out.size())));
-        if (got == 0)
-            break;
-        out.append(reinterpret_cast<const char*>(buffer), got);
-    }
-    return out;
-}
-
-std::string read_to_end(npipe::pipe_stream& pipe) {
-    std::string data;
-    std::vector<std::byte> buffer(256 * 1024);
-    while (auto n = pipe.read(buffer))
-        data.append(reinterpret_cast<const char*>(buffer.data()), n);
-    return data;
-}
-
-int line_count(const std::string& text) {
-    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
-}  // namespace pipe_io
 
 }  // namespace npipe::test

@@ -2,11 +2,10 @@
 // and C# peers compiled with Mono's mcs.
 #pragma once
 
-#include <sys/types.h>
-
 #include <gtest/gtest.h>
 
 #include "npipe/pipe_stream.hpp"
+#include "npipe/types.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -37,9 +36,9 @@ class child {
   public:
     struct options {
         std::map<std::string, std::string> env;  ///< added to (or replacing in) our environment
-        bool capture_stdin = true;  ///< give the child a pipe for stdin (else /dev/null)
-        std::optional<uid_t> uid;   ///< run as this user (we must be root)
-        std::optional<gid_t> gid;
+        bool capture_stdin = true;   ///< give the child a pipe for stdin (else /dev/null)
+        std::optional<user_id> uid;  ///< run as this user (we must be root)
+        std::optional<group_id> gid;
     };
 
     child(std::vector<std::string> argv);
@@ -48,7 +47,7 @@ class child {
     child(const child&) = delete;
     child& operator=(const child&) = delete;
 
-    pid_t pid() const { return pid_; }
+    process_id pid() const { return pid_; }
     /// Writes to the child's stdin (all of it, blocking); false if the child closed it.
     bool write_stdin(const std::string& data);
     void close_stdin();
@@ -69,7 +68,7 @@ class child {
     struct shared;  ///< output collected by the reader threads
 
   private:
-    pid_t pid_ = -1;
+    process_id pid_ = -1;
     int stdin_fd_ = -1;
     std::optional<int> status_;
     std::shared_ptr<shared> io_;
