@@ -14,6 +14,14 @@
 //                                  Win32 peers on Windows (npipe's frames are Linux-only)
 //   pipe_options::socket_mode, socket_group   refused (errc::not_supported): POSIX-only
 //   pipe_stream::shutdown_write()  errc::not_supported: a Windows pipe has no half-close
+//   anonymous pipes                CreatePipe; the handle string is the HANDLE's value in decimal
+//                                  (.NET's GetClientHandleAsString())
+//   spawn()                        CreateProcessW with PROC_THREAD_ATTRIBUTE_HANDLE_LIST: the child
+//                                  inherits exactly its std handles and inherit_fds; argv[0] is
+//                                  searched as CreateProcessW searches
+//   child_process::kill(sig)       TerminateProcess with exit code 128 + sig; exit_status::signal
+//                                  is always 0
+//   not built yet                  relay(), session_supervisor, npipe::asio, the CLI
 #pragma once
 
 #include <string>

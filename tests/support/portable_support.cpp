@@ -31,6 +31,19 @@ std::string unique_pipe_name(const std::string& tag) {
            "-" + tag;
 }
 
+npipe::errc error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const npipe::pipe_error& e) {
+        if (e.code().category() == npipe::pipe_category())
+            return static_cast<npipe::errc>(e.code().value());
+        ADD_FAILURE() << "not an npipe code: " << e.what();
+        return {};
+    }
+    ADD_FAILURE() << "no error";
+    return {};
+}
+
 std::string pattern(std::size_t size, std::uint32_t seed) {
     std::string data(size, '\0');
     std::uint32_t x = seed ? seed : 1;

@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include "npipe/errors.hpp"
 #include "npipe/pipe_stream.hpp"
 #include "npipe/types.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -25,6 +27,10 @@ using namespace std::chrono_literals;
 
 /// A pipe name no other test (or test run) uses: "npipe-test-<pid>-<n>-<tag>".
 std::string unique_pipe_name(const std::string& tag = "p");
+
+/// The npipe error `f` throws (a pipe_error in npipe's category); a test failure when it throws
+/// none or another kind.
+npipe::errc error_of(const std::function<void()>& f);
 
 /// The npipe CLI built with the tests.
 std::string cli();

@@ -30,6 +30,7 @@ using npipe::named_pipe_server;
 using npipe::pipe_direction;
 using npipe::pipe_options;
 using npipe::transmission_mode;
+using npipe::test::error_of;
 using npipe::test::unique_pipe_name;
 
 std::span<const std::byte> as_bytes(const std::string& s) {
@@ -110,19 +111,6 @@ std::string read_message(npipe::pipe_stream& pipe, std::size_t size) {
         message.append(buffer, 0, n);
     } while (!pipe.is_message_complete());
     return message;
-}
-
-errc error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const npipe::pipe_error& e) {
-        if (e.code().category() == npipe::pipe_category())
-            return static_cast<errc>(e.code().value());
-        ADD_FAILURE() << "not an npipe code: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "no error";
-    return {};
 }
 
 #ifndef _WIN32

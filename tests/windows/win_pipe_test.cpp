@@ -26,6 +26,7 @@ using npipe::named_pipe_server;
 using npipe::pipe_direction;
 using npipe::pipe_options;
 using npipe::transmission_mode;
+using npipe::test::error_of;
 using npipe::test::pattern;
 using npipe::test::unique_pipe_name;
 using npipe::test::pipe_io::bytes;
@@ -33,19 +34,6 @@ using npipe::test::pipe_io::read_n;
 using npipe::test::windows::peer_process;
 
 constexpr std::size_t mib = std::size_t{1} << 20;
-
-errc error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const npipe::pipe_error& e) {
-        if (e.code().category() == npipe::pipe_category())
-            return static_cast<errc>(e.code().value());
-        ADD_FAILURE() << "not an npipe code: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "no error";
-    return {};
-}
 
 // Sends `out` and receives as many bytes at once (a thread writes), as both ends of a copy
 // both ways do; whether what came in is `expected`.
