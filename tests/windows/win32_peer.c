@@ -2,6 +2,8 @@
  * named pipes, as a .NET or C program on Windows sees them.
  *   win32_peer server NAME   creates \\.\pipe\NAME (message mode), waits for one client, reads
  *                            the message "ping", answers with the message "pong"
+ *   win32_peer server2 NAME  the same with a single instance, for two clients in turn (the second
+ *                            finds the pipe busy until the first is done)
  *   win32_peer client NAME   opens \\.\pipe\NAME (waiting up to 20 s), switches to message
  *                            read mode, sends "ping", expects "pong"
  * Exit status 0 on success; anything else names the step that failed. */
@@ -41,17 +43,20 @@ int main(int argc, char** argv) {
     if (argc != 3 || strlen(argv[2]) > 200)
         return 2;
     snprintf(path, sizeof path, "\\\\.\\pipe\\%s", argv[2]);
-    if (strcmp(argv[1], "server") == 0) {
+    if (strcmp(argv[1], "server") == 0 || strcmp(argv[1], "server2") == 0) {
+        int clients = strcmp(argv[1], "server2") == 0 ? 2 : 1;
         pipe = CreateNamedPipeA(path, PIPE_ACCESS_DUPLEX,
                                 PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1, 65536,
                                 65536, 0, NULL);
         if (pipe == INVALID_HANDLE_VALUE)
             return fail("CreateNamedPipe");
-        printf("listening\n");
-        fflush(stdout);
-        if (!ConnectNamedPipe(pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED)
-            return fail("ConnectNamedPipe");
-        result = exchange(pipe, 1);
+        result = 0;
+        while (clients-- > 0 && result == 0) {
+            if (!ConnectNamedPipe(pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED)
+                return fail("ConnectNamedPipe");
+            result = exchange(pipe, 1);
+            DisconnectNamedPipe(pipe);
+        }
     } else {
         DWORD mode = PIPE_READMODE_MESSAGE;
         ULONGLONG until = GetTickCount64() + 20000;

@@ -331,6 +331,27 @@ TEST(WinProcess, ExitCodesAndTermination) {
     EXPECT_THROW(npipe::spawn({"npipe-no-such-program.exe"}), npipe::pipe_error);
 }
 
+TEST(WinPipe, ABusyPipeIsWaitedForUntilItsInstanceIsFree) {
+    // A Win32 server with a single instance: while the first client holds it, a second finds
+    // the pipe busy (ERROR_PIPE_BUSY), times out, then connects once the first is done.
+    auto name = unique_pipe_name("busy");
+    peer_process peer({"server2", name}, "win32_peer.exe");
+    auto ping = [](named_pipe_client& c) {
+        c.set_read_mode(transmission_mode::message);
+        c.write("ping");
+        std::string got(16, '\0');
+        return got.substr(0, c.read(std::as_writable_bytes(std::span(got.data(), got.size()))));
+    };
+    named_pipe_client first(".", name), second(".", name);
+    first.connect(30s);
+    EXPECT_EQ(error_of([&] { second.connect(300ms); }), errc::timed_out);
+    auto connecting = std::async(std::launch::async, [&] { second.connect(30s); });
+    EXPECT_EQ(ping(first), "pong");
+    connecting.get();
+    EXPECT_EQ(ping(second), "pong");
+    EXPECT_EQ(peer.wait(30s), 0ul);
+}
+
 // --- Instances, names, timeouts ------------------------------------------------------------
 
 TEST(WinPipe, MaxInstancesAndFirstPipeInstanceInOneProcess) {
