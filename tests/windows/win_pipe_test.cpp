@@ -399,7 +399,7 @@ TEST(WinPipe, ConnectReturnsWhenTheServerAppears) {
     auto name = unique_pipe_name("late");
     named_pipe_client client(".", name);
     auto connecting = std::async(std::launch::async, [&] { client.connect(20s); });
-    std::this_thread::sleep_for(100ms);  // let the client start waiting first
+    std::this_thread::sleep_for(100ms);  // the client most likely waits by now (see below)
     named_pipe_server server(name);
     server.wait_for_connection(20s);
     connecting.get();
@@ -427,6 +427,10 @@ TEST(WinPipe, DisconnectThenServeTheNextClient) {
 }
 
 // --- close() from another thread -----------------------------------------------------------
+// The pauses below make it likely that the other thread is blocked when close() comes; the
+// Linux tests see that in /proc, but Wine reports no thread states (NtQuerySystemInformation
+// gives every thread state 0). Either order must give the same result, so no pause can make a
+// test pass that should fail: at worst a run checks the close-before-wait path instead.
 
 TEST(WinPipe, CloseFromAnotherThreadWakesWaitForConnection) {
     named_pipe_server server(unique_pipe_name("wake-wait"));
