@@ -14,6 +14,7 @@
 //                                  Win32 peers on Windows (npipe's frames are Linux-only)
 //   pipe_options::socket_mode, socket_group   refused (errc::not_supported): POSIX-only
 //   pipe_stream::shutdown_write()  errc::not_supported: a Windows pipe has no half-close
+//   pipe_options::spin_before_block ignored
 //   anonymous pipes                CreatePipe; the handle string is the HANDLE's value in decimal
 //                                  (.NET's GetClientHandleAsString())
 //   spawn()                        CreateProcessW with PROC_THREAD_ATTRIBUTE_HANDLE_LIST: the child

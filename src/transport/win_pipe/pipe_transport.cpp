@@ -176,6 +176,10 @@ std::size_t pipe_transport::receive(std::span<std::byte> buffer, std::chrono::na
 
 std::size_t pipe_transport::write_message(std::span<const std::byte> message,
                                           std::error_code& ec) noexcept {
+    if (message.size() > MAXDWORD) {
+        ec = errc::message_too_large;  // one WriteFile is one message, and takes a DWORD
+        return 0;
+    }
     DWORD done = 0;
     DWORD error =
         io(true, const_cast<std::byte*>(message.data()), static_cast<DWORD>(message.size()), done);
