@@ -238,27 +238,32 @@ class pipe_listener final : public listener {
                                       std::error_code& ec) noexcept override {
         std::lock_guard lock(mutex_);
         ec.clear();
-        if (!pending_ && ready_.size() < backlog) {
-            if (DWORD error = open_instance(false)) {
-                // Left set by open_instance: the core pauses, then retries here.
-                ec = win::win_code(error);
-                status = error == ERROR_NO_SYSTEM_RESOURCES || error == ERROR_NOT_ENOUGH_MEMORY ||
-                                 error == ERROR_PIPE_BUSY
-                             ? accept_status::out_of_resources
-                             : accept_status::failed;
+        if (ready_.empty()) {
+            if (!pending_) {
+                // No instance open (opening one failed earlier): clients cannot connect now.
+                if (DWORD error = open_instance(false)) {
+                    // ready_event_ stays set: the core pauses, then retries here.
+                    ec = win::win_code(error);
+                    status = error == ERROR_NO_SYSTEM_RESOURCES ||
+                                     error == ERROR_NOT_ENOUGH_MEMORY || error == ERROR_PIPE_BUSY
+                                 ? accept_status::out_of_resources
+                                 : accept_status::failed;
+                    return nullptr;
+                }
+            }
+            if (ready_.empty()) {
+                ::ResetEvent(ready_event_.get());
+                status = accept_status::none_queued;  // another instance took the client
                 return nullptr;
             }
-        }
-        if (ready_.empty()) {
-            ::ResetEvent(ready_event_.get());
-            status = accept_status::none_queued;  // another instance took the client
-            return nullptr;
         }
         try {
             auto t = std::make_shared<win::pipe_transport>(
                 std::move(ready_.front()), win::pipe_transport::role::server, message_);
             ready_.erase(ready_.begin());
-            if (ready_.empty())
+            if (!pending_)
+                open_instance(false);  // a failure leaves the event set: the next accept retries
+            if (ready_.empty() && pending_)
                 ::ResetEvent(ready_event_.get());
             status = accept_status::accepted;
             return t;
