@@ -452,7 +452,7 @@ TEST(WinPipe, CloseFromAnotherThreadWakesConnect) {
     EXPECT_EQ(connecting.get(), errc::operation_aborted);
 }
 
-TEST(WinPipe, CloseFromAnotherThreadWakesABlockedReadAndTheePeerSeesTheEnd) {
+TEST(WinPipe, CloseFromAnotherThreadWakesABlockedReadAndThePeerSeesTheEnd) {
     for (auto mode : {transmission_mode::byte, transmission_mode::message}) {
         auto name = unique_pipe_name("wake-read");
         named_pipe_server server(name, pipe_direction::in_out, 1, mode);
