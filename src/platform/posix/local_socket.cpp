@@ -466,9 +466,12 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
     // Taken before anything else: while we hold it no other npipe server, in any network
     // namespace, is alive at this path, so a socket there that the kernel (which sees only our
     // namespace) calls stale really is one, as far as npipe servers go.
-    auto lock = take_liveness_lock(path, ec, why);
-    if (ec)
-        return {};
+    liveness_lock lock;
+    if (spec.liveness_lock) {
+        lock = take_liveness_lock(path, ec, why);
+        if (ec)
+            return {};
+    }
     // With a group to give, the file starts as its owner's only: until chown it carries our own
     // group, whose members must not get the group bits meant for another group.
     std::optional<mode_t> first_mode = spec.mode;
@@ -518,7 +521,7 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
                 unlink_if_same(path, bound);
                 return {};
             }
-            {
+            if (lock.fd) {
                 std::lock_guard guard(held_mutex);
                 held_locks()[{bound.st_dev, bound.st_ino}] = std::move(lock);
             }

@@ -40,6 +40,9 @@ struct listen_spec {
     int type = SOCK_STREAM;      ///< SOCK_SEQPACKET for message-mode pipes
     std::optional<mode_t> mode;  ///< permission bits; none: the umask decides
     std::optional<gid_t> group;  ///< the file's group; none: the creator's (or the dir's)
+    /// Take the liveness lock beside the file. Off for a second socket of a server that holds
+    /// its name's lock already (the shared-memory rendezvous).
+    bool liveness_lock = true;
 };
 
 /// listen_at with a group, and `why` set to a sentence for the user when it fails for a reason
