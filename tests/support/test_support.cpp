@@ -322,6 +322,14 @@ std::vector<std::string> csharp_command(csharp_runtime runtime, const std::strin
     return argv;
 }
 
+std::string transport_name(transport_kind kind) {
+    return kind == transport_kind::socket ? "socket" : "shared_memory";
+}
+
+void PrintTo(transport_kind kind, std::ostream* os) {
+    *os << transport_name(kind);
+}
+
 std::string pattern(std::size_t size, std::uint32_t seed) {
     std::string data(size, '\0');
     std::uint32_t x = seed ? seed : 1;

@@ -36,6 +36,10 @@ class shm_transport final : public transport {
     shm_transport& operator=(const shm_transport&) = delete;
 
     bool keeps_boundaries() const noexcept override { return false; }
+    /// Message pipes: the framing receives in buffers of this size (any size works on a
+    /// stream; a large one takes everything the writer published in one call, as a record
+    /// would on the socket).
+    std::size_t receive_size() const noexcept override { return 64 * 1024; }
     std::size_t receive(std::span<std::byte> buffer, std::chrono::nanoseconds spin,
                         std::error_code& ec) noexcept override;
     std::size_t send(std::span<const std::span<const std::byte>> pieces,
