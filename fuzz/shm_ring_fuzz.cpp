@@ -129,18 +129,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const std::span<const std::byte> pieces[3] = {
                     std::span(bytes).subspan(0, cut1), std::span(bytes).subspan(cut1, cut2 - cut1),
                     std::span(bytes).subspan(cut2)};
+                // The transport resumes a write part by part: bytes already written are
+                // skipped, and a part may be limited.
+                const std::size_t skip = in.byte() % (bytes.size() + 1);
+                const std::size_t limit = (in.byte() & 1) ? SIZE_MAX : in.length();
                 shm::ring_status status;
-                std::size_t n = server_out.write(pieces, status);
-                FUZZ_CHECK(n <= bytes.size() && n <= ring);
+                std::size_t n = server_out.write(pieces, status, skip, limit);
+                FUZZ_CHECK(n <= bytes.size() - skip && n <= limit && n <= ring);
                 if (status == shm::ring_status::corrupt) {
                     FUZZ_CHECK(tampered);
                     corrupt = true;
                     break;
                 }
                 if (!tampered) {
-                    FUZZ_CHECK(n == std::min<std::size_t>(bytes.size(), ring - to_peer.size()));
-                    to_peer.insert(to_peer.end(), bytes.begin(),
-                                   bytes.begin() + static_cast<std::ptrdiff_t>(n));
+                    FUZZ_CHECK(n == std::min<std::size_t>(
+                                        {bytes.size() - skip, limit, ring - to_peer.size()}));
+                    auto from = bytes.begin() + static_cast<std::ptrdiff_t>(skip);
+                    to_peer.insert(to_peer.end(), from, from + static_cast<std::ptrdiff_t>(n));
                 }
                 server_out.take_reader_waiting();
                 break;

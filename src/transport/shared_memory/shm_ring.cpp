@@ -85,7 +85,7 @@ bool ring_reader::take_writer_waiting() noexcept {
 }
 
 std::size_t ring_writer::write(std::span<const std::span<const std::byte>> pieces,
-                               ring_status& status) noexcept {
+                               ring_status& status, std::size_t skip, std::size_t limit) noexcept {
     const std::uint64_t read =
         field<std::uint64_t>(layout::read_index).load(std::memory_order_acquire);
     const std::uint64_t used = position_ - read;
@@ -93,15 +93,22 @@ std::size_t ring_writer::write(std::span<const std::span<const std::byte>> piece
         status = ring_status::corrupt;
         return 0;
     }
-    std::size_t room = static_cast<std::size_t>(capacity_ - used);
-    if (room == 0) {
+    const std::size_t free = static_cast<std::size_t>(capacity_ - used);
+    if (free == 0) {
         status = ring_status::empty_or_full;
         return 0;
     }
+    const std::size_t room = std::min(free, limit);
     std::size_t total = 0;
     for (auto piece : pieces) {
-        if (piece.empty())
+        if (skip >= piece.size()) {
+            skip -= piece.size();
             continue;
+        }
+        piece = piece.subspan(skip);
+        skip = 0;
+        if (room == 0)
+            break;
         std::size_t n = std::min(piece.size(), room - total);
         const std::size_t at = static_cast<std::size_t>((position_ + total) & (capacity_ - 1));
         const std::size_t first = std::min(n, static_cast<std::size_t>(capacity_) - at);

@@ -108,8 +108,10 @@ class ring_writer : public ring_view {
     /// Copies as much of the concatenated pieces as there is room for and publishes it. 0 with
     /// empty_or_full when the ring is full; corrupt when the peer's read index is not within
     /// one ring behind ours.
-    std::size_t write(std::span<const std::span<const std::byte>> pieces,
-                      ring_status& status) noexcept;
+    /// `skip`: bytes at the start of the concatenation already written; `limit`: write at most
+    /// this many (a writer publishes a large write in parts, so the reader can start on it).
+    std::size_t write(std::span<const std::span<const std::byte>> pieces, ring_status& status,
+                      std::size_t skip = 0, std::size_t limit = SIZE_MAX) noexcept;
     /// Whether there is room (corrupt indices count as "something to look at").
     bool writable() const noexcept;
     bool reader_gone() const noexcept {

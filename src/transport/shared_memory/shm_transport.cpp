@@ -21,6 +21,9 @@ namespace {
 
 constexpr int required_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
+// A read or write publishes its progress at least this often.
+constexpr std::size_t publish_unit = 64 * 1024;
+
 // How long a server waits, inside accept, for the hello a client sends right after connecting.
 constexpr auto hello_timeout = std::chrono::seconds(1);
 
@@ -292,17 +295,24 @@ std::size_t shm_transport::receive(std::span<std::byte> buffer, std::chrono::nan
             return 0;
         shm::ring_status status;
         bool last = in_.writer_done() || receive_hung_up_ || send_hung_up_;
-        // Everything published before the writer said it was done is visible now.
-        std::size_t n = in_.read(buffer, status);
-        if (status == shm::ring_status::corrupt) {
-            corrupted(ec);
-            return 0;
-        }
-        if (n > 0) {
+        // Everything published before the writer said it was done is visible now. Room is
+        // given back in parts, so a writer waiting for it starts again while we copy.
+        std::size_t n = 0;
+        while (n < buffer.size()) {
+            auto part = buffer.subspan(n, std::min(buffer.size() - n, publish_unit));
+            std::size_t got = in_.read(part, status);
+            if (status == shm::ring_status::corrupt) {
+                corrupted(ec);
+                return 0;
+            }
+            if (got == 0)
+                break;
+            n += got;
             if (in_.take_writer_waiting())
                 ring(receive_bell_, receive_hung_up_);
-            return n;
         }
+        if (n > 0)
+            return n;
         if (last)
             return 0;
         if (spin_until > std::chrono::steady_clock::time_point{} &&
@@ -340,22 +350,28 @@ std::size_t shm_transport::send(std::span<const std::span<const std::byte>> piec
         ec = std::error_code(EBADF, std::system_category());
         return 0;
     }
+    std::size_t done = 0;
     for (;;) {
         if (send_shut_ || ended_ || send_hung_up_ || receive_hung_up_ || out_.reader_gone()) {
             ec = errc::broken_pipe;
             return 0;
         }
+        // Published in parts, so the reader starts on a large write while we copy the rest.
         shm::ring_status status;
-        std::size_t n = out_.write(pieces, status);
+        std::size_t n = out_.write(pieces, status, done, publish_unit);
         if (status == shm::ring_status::corrupt) {
             corrupted(ec);
             return 0;
         }
         if (n > 0) {
+            done += n;
             if (out_.take_reader_waiting())
                 ring(send_bell_, send_hung_up_);
-            return n;
+            if (done < total)
+                continue;
         }
+        if (done > 0)
+            return done;  // a stream's short write: the caller sends the rest
         out_.set_waiting();
         if (out_.writable() || out_.reader_gone())
             continue;

@@ -36,10 +36,12 @@ class shm_transport final : public transport {
     shm_transport& operator=(const shm_transport&) = delete;
 
     bool keeps_boundaries() const noexcept override { return false; }
-    /// Message pipes: the framing receives in buffers of this size (any size works on a
-    /// stream; a large one takes everything the writer published in one call, as a record
-    /// would on the socket).
-    std::size_t receive_size() const noexcept override { return 64 * 1024; }
+    /// Message pipes: frames and coalesced sends of up to 64 KiB, and receives into 64 KiB
+    /// buffers, as on the socket (any sizes work on a stream: these keep the framing's buffers
+    /// bounded, and a receive takes everything the writer published at once).
+    std::size_t max_send_size() const noexcept override { return framing_unit; }
+    std::size_t receive_size() const noexcept override { return framing_unit; }
+    static constexpr std::size_t framing_unit = 64 * 1024;
     std::size_t receive(std::span<std::byte> buffer, std::chrono::nanoseconds spin,
                         std::error_code& ec) noexcept override;
     std::size_t send(std::span<const std::span<const std::byte>> pieces,
