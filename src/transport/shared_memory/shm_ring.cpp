@@ -47,7 +47,7 @@ ring_view::ring_view(std::byte* base, std::size_t ring, const std::uint64_t (&si
 
 std::size_t ring_reader::read(std::span<std::byte> buffer, ring_status& status) noexcept {
     const std::uint64_t written =
-        field<std::uint64_t>(layout::write_index).load(std::memory_order_acquire);
+        field<std::uint64_t>(layout::write_index).load(std::memory_order_seq_cst);
     const std::uint64_t available = written - position_;
     if (available > capacity_) {
         status = ring_status::corrupt;
@@ -64,30 +64,28 @@ std::size_t ring_reader::read(std::span<std::byte> buffer, ring_status& status) 
     std::memcpy(buffer.data(), data_ + at, first);
     std::memcpy(buffer.data() + first, data_, n - first);
     position_ += n;
-    field<std::uint64_t>(layout::read_index).store(position_, std::memory_order_release);
+    field<std::uint64_t>(layout::read_index).store(position_, std::memory_order_seq_cst);
     status = ring_status::ok;
     return n;
 }
 
 bool ring_reader::readable() const noexcept {
-    return field<std::uint64_t>(layout::write_index).load(std::memory_order_acquire) != position_;
+    return field<std::uint64_t>(layout::write_index).load(std::memory_order_seq_cst) != position_;
 }
 
 void ring_reader::set_waiting() noexcept {
     field<std::uint32_t>(layout::reader_waiting).store(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 bool ring_reader::take_writer_waiting() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     auto flag = field<std::uint32_t>(layout::writer_waiting);
-    return flag.load(std::memory_order_relaxed) != 0 && flag.exchange(0) != 0;
+    return flag.load(std::memory_order_seq_cst) != 0 && flag.exchange(0) != 0;
 }
 
 std::size_t ring_writer::write(std::span<const std::span<const std::byte>> pieces,
                                ring_status& status, std::size_t skip, std::size_t limit) noexcept {
     const std::uint64_t read =
-        field<std::uint64_t>(layout::read_index).load(std::memory_order_acquire);
+        field<std::uint64_t>(layout::read_index).load(std::memory_order_seq_cst);
     const std::uint64_t used = position_ - read;
     if (used > capacity_) {
         status = ring_status::corrupt;
@@ -119,25 +117,23 @@ std::size_t ring_writer::write(std::span<const std::span<const std::byte>> piece
             break;
     }
     position_ += total;
-    field<std::uint64_t>(layout::write_index).store(position_, std::memory_order_release);
+    field<std::uint64_t>(layout::write_index).store(position_, std::memory_order_seq_cst);
     status = ring_status::ok;
     return total;
 }
 
 bool ring_writer::writable() const noexcept {
-    return position_ - field<std::uint64_t>(layout::read_index).load(std::memory_order_acquire) !=
+    return position_ - field<std::uint64_t>(layout::read_index).load(std::memory_order_seq_cst) !=
            capacity_;
 }
 
 void ring_writer::set_waiting() noexcept {
     field<std::uint32_t>(layout::writer_waiting).store(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 bool ring_writer::take_reader_waiting() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     auto flag = field<std::uint32_t>(layout::reader_waiting);
-    return flag.load(std::memory_order_relaxed) != 0 && flag.exchange(0) != 0;
+    return flag.load(std::memory_order_seq_cst) != 0 && flag.exchange(0) != 0;
 }
 
 }  // namespace npipe::detail::shm

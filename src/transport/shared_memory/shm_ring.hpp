@@ -87,7 +87,7 @@ class ring_reader : public ring_view {
     bool readable() const noexcept;
     /// The writer said it will write no more (shutdown or close).
     bool writer_done() const noexcept {
-        return field<std::uint32_t>(layout::writer_done).load(std::memory_order_acquire) != 0;
+        return field<std::uint32_t>(layout::writer_done).load(std::memory_order_seq_cst) != 0;
     }
     /// Before sleeping: asks the writer to ring the bell at its next write. Sequentially
     /// consistent with the writer's publication, so either it sees the flag or we see its bytes.
@@ -97,7 +97,7 @@ class ring_reader : public ring_view {
     bool take_writer_waiting() noexcept;
     /// This end reads no more: the writer's writes fail.
     void mark_gone() noexcept {
-        field<std::uint32_t>(layout::reader_gone).store(1, std::memory_order_release);
+        field<std::uint32_t>(layout::reader_gone).store(1, std::memory_order_seq_cst);
     }
 };
 
@@ -115,13 +115,13 @@ class ring_writer : public ring_view {
     /// Whether there is room (corrupt indices count as "something to look at").
     bool writable() const noexcept;
     bool reader_gone() const noexcept {
-        return field<std::uint32_t>(layout::reader_gone).load(std::memory_order_acquire) != 0;
+        return field<std::uint32_t>(layout::reader_gone).load(std::memory_order_seq_cst) != 0;
     }
     void set_waiting() noexcept;
     bool take_reader_waiting() noexcept;
     /// This end writes no more: the reader gets end of stream once it has read everything.
     void mark_done() noexcept {
-        field<std::uint32_t>(layout::writer_done).store(1, std::memory_order_release);
+        field<std::uint32_t>(layout::writer_done).store(1, std::memory_order_seq_cst);
     }
 };
 
