@@ -72,6 +72,11 @@ class transport {
     /// network) rather than the peer's close. Consulted only at end of stream.
     virtual std::error_code end_of_stream_error() const noexcept { return {}; }
 
+    /// Whether native_handle() turns readable when data arrives. False where the data moves
+    /// elsewhere (shared memory): the handle then shows the peer's hang-up only, and a
+    /// caller that waits for data must read (which blocks) instead of polling it.
+    virtual bool handle_shows_data() const noexcept { return true; }
+
     /// The OS handle, for readiness waits (blocking ones and Asio's reactor); -1 once closed.
     virtual pipe_stream::native_handle_type native_handle() const noexcept = 0;
 };

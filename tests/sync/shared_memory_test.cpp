@@ -323,3 +323,36 @@ TEST(shared_memory, an_impostors_rendezvous_beside_a_plain_server_is_passed_over
     if (!bound)
         GTEST_SKIP() << "the other user cannot bind in the test's directory";
 }
+
+TEST(shared_memory, list_pipes_shows_the_pipe_not_its_rendezvous) {
+    named_pipe_server server(unique_pipe_name("list"), pipe_direction::in_out, 1, shm());
+    int found = 0;
+    for (auto& pipe : npipe::list_pipes()) {
+        EXPECT_EQ(pipe.path.find(".npipe-shm"), std::string::npos) << pipe.path;
+        found += pipe.path == server.socket_path();
+    }
+    EXPECT_EQ(found, 1);
+}
+
+// Through the CLI: `serve --shared-memory` and `connect --shared-memory` move a file through
+// shared memory, and serve removes its rendezvous with its socket when it ends.
+TEST(shared_memory, cli_serve_and_connect_with_shared_memory) {
+    using npipe::test::cli;
+    auto name = unique_pipe_name("cli");
+    auto data = npipe::test::pattern(3 << 20, 12);
+    npipe::test::child::options no_input;
+    no_input.capture_stdin = false;  // serve sends nothing back: the client's output ends
+    npipe::test::child server({cli(), "serve", name, "--shared-memory"}, no_input);
+    ASSERT_TRUE(npipe::test::wait_for_server(name, 10s)) << server.err();
+    auto path = npipe::pipe_path(name);
+    EXPECT_TRUE(std::filesystem::exists(path + ".npipe-shm"));
+    auto client = npipe::test::run({cli(), "connect", name, "--shared-memory", "--timeout", "10s"},
+                                   data, 60s);
+    EXPECT_EQ(client.exit_code, 0) << client.err;
+    ASSERT_EQ(server.wait(30s), 0) << server.err();
+    EXPECT_TRUE(server.out() == data) << "content differs";
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_FALSE(std::filesystem::exists(path + ".npipe-shm"));
+    auto refused = npipe::test::run({cli(), "serve", name, "--shared-memory", "--echo"}, {}, 10s);
+    EXPECT_EQ(refused.exit_code, 2) << refused.err;
+}

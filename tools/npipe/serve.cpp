@@ -314,6 +314,10 @@ void add_serve_command(CLI::App& app) {
         if (shared_memory && (echo || !command.empty()))
             throw CLI::ValidationError("--shared-memory",
                                        "applies to plain serve only (not with --echo or CMD)");
+        // The relay's timeouts wait on the connection's socket, which shows no data there.
+        if (shared_memory && (limits.idle_timeout.count() > 0 || limits.write_timeout.count() > 0))
+            throw CLI::ValidationError("--shared-memory",
+                                       "cannot be combined with --idle-timeout or --write-timeout");
         pipe_options options;
         options.current_user_only = current_user_only;
         options.shared_memory = shared_memory;

@@ -43,12 +43,6 @@ int socket_type(transmission_mode mode) noexcept {
     return mode == transmission_mode::message ? SOCK_SEQPACKET : SOCK_STREAM;
 }
 
-// Where a server that offers shared memory listens for the clients that want it
-// (docs/protocol.md, "Shared memory"): beside its socket, like the liveness lock.
-std::string rendezvous_of(const std::string& endpoint) {
-    return endpoint + ".npipe-shm";
-}
-
 enum class shm_attempt { connected, not_offered, retry, wrong_type, failed };
 
 // An opted-in client's first try: the rendezvous, when it is a socket of the same owner as the
@@ -60,7 +54,7 @@ std::shared_ptr<transport> connect_shared_memory(const std::string& endpoint, in
                                                  std::error_code& ec) noexcept {
     result = shm_attempt::not_offered;
     try {
-        const auto rendezvous = rendezvous_of(endpoint);
+        const auto rendezvous = shared_memory_rendezvous(endpoint);
         struct stat pipe_file {
         }, rendezvous_file{};
         if (::lstat(endpoint.c_str(), &pipe_file) != 0 || !S_ISSOCK(pipe_file.st_mode) ||
@@ -248,7 +242,7 @@ class socket_listener final : public listener {
 rendezvous_socket offer_shared_memory(const std::string& endpoint, int listen_fd,
                                       listen_spec spec) {
     rendezvous_socket r;
-    r.path = rendezvous_of(endpoint);
+    r.path = shared_memory_rendezvous(endpoint);
     spec.liveness_lock = false;  // the pipe's lock, held, covers it
     std::error_code ec;
     std::string why;

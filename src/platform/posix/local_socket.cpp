@@ -341,6 +341,22 @@ std::vector<std::string> listening_socket_paths() {
     return paths;
 }
 
+namespace {
+constexpr std::string_view rendezvous_suffix = ".npipe-shm";
+}
+
+std::string shared_memory_rendezvous(const std::string& path) {
+    return path + std::string(rendezvous_suffix);
+}
+
+bool is_shared_memory_rendezvous(const std::string& path) {
+    if (!path.ends_with(rendezvous_suffix))
+        return false;
+    struct stat pipe_file {};
+    auto pipe_path = path.substr(0, path.size() - rendezvous_suffix.size());
+    return ::lstat(pipe_path.c_str(), &pipe_file) == 0 && S_ISSOCK(pipe_file.st_mode);
+}
+
 void unlink_if_same(const std::string& path, const struct stat& bound, bool remove_file) noexcept {
     struct stat now {};
     if (remove_file && ::lstat(path.c_str(), &now) == 0 && same_file(now, bound))

@@ -50,6 +50,7 @@ class shm_transport final : public transport {
     void end() noexcept override;
     void close() noexcept override;
     peer_credentials peer(std::error_code& ec) const noexcept override;
+    bool handle_shows_data() const noexcept override { return false; }
     /// The receive bell: readable when the peer rang it or went away (the rings can hold bytes
     /// without it being readable: it is not a readiness handle for data).
     pipe_stream::native_handle_type native_handle() const noexcept override {
