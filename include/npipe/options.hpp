@@ -107,7 +107,9 @@ struct pipe_options {
     /// socket; a client that sets it tries that rendezvous first and otherwise connects as
     /// usual. Reads, writes, message boundaries and errors behave as on the socket; a reader or
     /// writer that must wait sleeps in the kernel (spin_before_block still applies to reads).
-    /// Synchronous pipes only for now: npipe::asio ignores it. Linux only (memfd).
+    /// native_handle() is then a socket that shows the peer's hang-up but not the data: read
+    /// instead of polling it for data. Synchronous pipes only for now: npipe::asio ignores it.
+    /// Linux only (memfd).
     bool shared_memory = false;
 
     /// Client with shared_memory: the bytes of each of the two rings (one per direction) it
