@@ -26,12 +26,10 @@ using npipe::named_pipe_server;
 using npipe::pipe_direction;
 using npipe::pipe_options;
 using npipe::test::unique_pipe_name;
+using npipe::test::pipe_io::bytes;
+using npipe::test::pipe_io::read_to_end;
 
 namespace {
-
-std::span<const std::byte> bytes(const std::string& s) {
-    return std::as_bytes(std::span(s.data(), s.size()));
-}
 
 pipe_options shm(std::size_t ring = pipe_options::default_shared_memory_ring_size) {
     pipe_options o;
@@ -49,14 +47,6 @@ std::vector<std::uintptr_t> shm_mappings() {
         if (line.find("/memfd:npipe-shm") != std::string::npos)
             found.push_back(std::stoull(line.substr(0, line.find('-')), nullptr, 16));
     return found;
-}
-
-std::string read_all(npipe::pipe_stream& p) {
-    std::string result;
-    std::vector<std::byte> buffer(65536);
-    while (auto n = p.read(buffer))
-        result.append(reinterpret_cast<const char*>(buffer.data()), n);
-    return result;
 }
 
 // A connected pair in this process; the client connects before the server accepts (as a
@@ -161,8 +151,8 @@ TEST(shared_memory, small_rings_carry_large_writes_both_ways) {
         p.server.write(bytes(down));
         p.server.shutdown_write();
     });
-    EXPECT_TRUE(read_all(p.server) == up);
-    EXPECT_TRUE(read_all(p.client) == down);
+    EXPECT_TRUE(read_to_end(p.server) == up);
+    EXPECT_TRUE(read_to_end(p.client) == down);
     writer.join();
     from_server.get();
 }
@@ -181,7 +171,7 @@ TEST(shared_memory, a_reader_and_a_writer_thread_on_one_end_both_wake) {
         p.client.write(bytes(block));
         p.client.shutdown_write();
     });
-    EXPECT_TRUE(read_all(p.client) == block);
+    EXPECT_TRUE(read_to_end(p.client) == block);
     writer.join();
     echo.join();
 }

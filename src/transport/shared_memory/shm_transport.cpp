@@ -230,6 +230,14 @@ std::shared_ptr<transport> shm_transport::accept(unique_fd connection,
     return make(std::move(connection), std::move(fds[1]), true, map, h.ring_size, ec);
 }
 
+bool shm_transport::usable(const std::atomic<int>& bell, std::error_code& ec) const noexcept {
+    if (corrupt_)
+        ec = errc::protocol_error;  // sticky: nothing after garbage is trusted
+    else if (bell.load(std::memory_order_relaxed) < 0)
+        ec = std::error_code(EBADF, std::system_category());  // closed
+    return !ec;
+}
+
 void shm_transport::corrupted(std::error_code& ec) noexcept {
     // Nothing read after garbage can be trusted: the pipe is over, for both ends.
     corrupt_ = true;
@@ -279,14 +287,8 @@ std::size_t shm_transport::receive(std::span<std::byte> buffer, std::chrono::nan
     if (buffer.empty())
         return 0;
     std::lock_guard lock(read_mutex_);
-    if (corrupt_) {
-        ec = errc::protocol_error;
+    if (!usable(receive_bell_, ec))
         return 0;
-    }
-    if (receive_bell_.load(std::memory_order_relaxed) < 0) {
-        ec = std::error_code(EBADF, std::system_category());
-        return 0;
-    }
     const auto spin_until = spin.count() > 0 ? std::chrono::steady_clock::now() + spin
                                              : std::chrono::steady_clock::time_point{};
     unsigned spins = 0;
@@ -342,14 +344,8 @@ std::size_t shm_transport::send(std::span<const std::span<const std::byte>> piec
     if (total == 0)
         return 0;
     std::lock_guard lock(write_mutex_);
-    if (corrupt_) {
-        ec = errc::protocol_error;
+    if (!usable(send_bell_, ec))
         return 0;
-    }
-    if (send_bell_.load(std::memory_order_relaxed) < 0) {
-        ec = std::error_code(EBADF, std::system_category());
-        return 0;
-    }
     std::size_t done = 0;
     for (;;) {
         if (send_shut_ || ended_ || send_hung_up_ || receive_hung_up_ || out_.reader_gone()) {

@@ -66,6 +66,8 @@ class shm_transport final : public transport {
                    std::error_code& ec) noexcept;
     void ring(const std::atomic<int>& bell, std::atomic<bool>& hung_up) noexcept;
     void corrupted(std::error_code& ec) noexcept;
+    /// Whether a read or write may go on (ec says why not: corrupt, or closed).
+    bool usable(const std::atomic<int>& bell, std::error_code& ec) const noexcept;
 
     std::atomic<int> receive_bell_, send_bell_;
     bool server_;  ///< the connection (SO_PEERCRED) is the receive bell on a server, else send
