@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 
 ORDER = ["npipe", "npipe-message", "npipe-coalesce", "npipe-spin", "npipe-message-spin",
-         "npipe-remote", "uds-stream", "uds-seqpacket", "pipe", "tcp", "zmq", "nng",
+         "npipe-shm", "npipe-shm-spin", "npipe-message-shm", "npipe-remote", "uds-stream", "uds-seqpacket", "pipe", "tcp", "zmq", "nng",
          "qt", "mono", "dotnet10"]
 BASE = "uds-stream"
 DESCRIBE = {
@@ -30,6 +30,13 @@ DESCRIBE = {
                   "spin_before_block`, `npipe bench --spin-us N`): a read that finds nothing polls "
                   "for up to N µs, yielding the CPU between polls, before it sleeps",
     "npipe-message-spin": "npipe message mode with the same low-latency mode",
+    "npipe-shm": "npipe byte mode over the opt-in shared-memory transport (`pipe_options::"
+                 "shared_memory` on both ends, `npipe bench --shared-memory`): two rings in a "
+                 "memfd both processes map, the kernel used only to sleep and wake",
+    "npipe-shm-spin": "npipe shared memory with the low-latency mode (`--shared-memory "
+                      "--spin-us N`)",
+    "npipe-message-shm": "npipe message mode over shared memory (`npipe bench --message "
+                         "--shared-memory`)",
     "npipe-remote": "npipe byte mode through its TLS 1.3 gateway (issue 7, `npipe bench --remote "
                     "DIR`): the client connects with `named_pipe_client(\"127.0.0.1:PORT\", name)` "
                     "and `pipe_options::remote` (a token), its relay thread speaks TLS over TCP "
@@ -47,7 +54,8 @@ DESCRIBE = {
     "dotnet10": ".NET System.IO.Pipes on .NET 10 (the same C# program, `bench/dotnet/PipeBench.cs`)",
 }
 COLORS = {"npipe": "#d62728", "npipe-message": "#ff7f0e", "npipe-coalesce": "#bcbd22",
-          "npipe-spin": "#e7969c", "npipe-message-spin": "#ffbb78", "npipe-remote": "#393b79", "uds-stream": "#000000",
+          "npipe-spin": "#e7969c", "npipe-message-spin": "#ffbb78",
+          "npipe-shm": "#98df8a", "npipe-shm-spin": "#c5b0d5", "npipe-message-shm": "#c49c94", "npipe-remote": "#393b79", "uds-stream": "#000000",
           "uds-seqpacket": "#7f7f7f", "pipe": "#8c564b", "tcp": "#17becf", "zmq": "#1f77b4",
           "nng": "#9467bd", "qt": "#2ca02c", "mono": "#e377c2",
           "dotnet10": "#512bd4"}

@@ -109,6 +109,13 @@ systems+=("npipe-spin|$npipe_cli bench --spin-us $spin_us")
 if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
     systems+=("npipe-message-spin|$npipe_cli bench --message --spin-us $spin_us")
 fi
+# The opt-in shared-memory transport (pipe_options::shared_memory, both ends npipe): plain, with
+# the spin window, and in message mode.
+systems+=("npipe-shm|$npipe_cli bench --shared-memory"
+          "npipe-shm-spin|$npipe_cli bench --shared-memory --spin-us $spin_us")
+if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
+    systems+=("npipe-message-shm|$npipe_cli bench --message --shared-memory")
+fi
 systems+=("uds-stream|$build/bench/bench_raw uds-stream"
           "uds-seqpacket|$build/bench/bench_raw uds-seqpacket"
           "pipe|$build/bench/bench_raw pipe"
@@ -225,7 +232,8 @@ takes_part() {
     case $system in
         npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ||
                            ($test == throughput && $size -le 4096) ]] ;;
-        npipe-spin | npipe-message-spin) [[ $test == latency && $size -le 64 ]] ;;
+        npipe-spin | npipe-message-spin | npipe-shm-spin) [[ $test == latency && $size -le 64 ]] ;;
+        npipe-message-shm) [[ $test == messages || ($test == latency && $size -le 64) ]] ;;
         npipe-remote) [[ $test != connect ]] ;;
         *) return 0 ;;
     esac

@@ -99,6 +99,29 @@ struct pipe_options {
     /// (checked when it connects). `npipe bench --spin-us` reports what it costs in CPU time.
     std::chrono::microseconds spin_before_block{0};
 
+    /// Both ends of a local pipe: move the data through memory shared by the two processes
+    /// instead of the socket, when the other end is an npipe program that set this too
+    /// (docs/protocol.md, "Shared memory"). A server that sets it also listens at
+    /// `<socket path>.npipe-shm` (same type, mode and group as the socket file, removed with it)
+    /// and still serves every other client, .NET and Mono ones included, on the ordinary
+    /// socket; a client that sets it tries that rendezvous first and otherwise connects as
+    /// usual. Reads, writes, message boundaries and errors behave as on the socket; a reader or
+    /// writer that must wait sleeps in the kernel (spin_before_block still applies to reads).
+    /// native_handle() is then a socket that shows the peer's hang-up but not the data: read
+    /// instead of polling it for data. Synchronous pipes only for now: npipe::asio ignores it.
+    /// Linux only (memfd).
+    bool shared_memory = false;
+
+    /// Client with shared_memory: the bytes of each of the two rings (one per direction) it
+    /// creates for the connection: a power of two from 4 KiB to 256 MiB (otherwise connect
+    /// fails with errc::invalid_argument). A pipe maps twice this plus one 4 KiB page; pages
+    /// cost memory once touched, so a pipe that moved a ring's worth of data holds about that.
+    /// Servers accept the size their client chose.
+    std::size_t shared_memory_ring_size = default_shared_memory_ring_size;
+
+    /// 1 MiB per direction.
+    static constexpr std::size_t default_shared_memory_ring_size = std::size_t{1} << 20;
+
     /// Client of a pipe on another machine (through `npipe gateway`): the TLS settings and
     /// token (npipe/remote_options.hpp, npipe::remote). Null: the system's CAs, no client
     /// certificate, no token. Ignored for local pipes.

@@ -76,6 +76,11 @@ class transport {
     /// its type): a client then learns the pipe's type from it, with no refused attempt.
     virtual bool native_message_pipe() const noexcept { return false; }
 
+    /// Whether native_handle() turns readable when data arrives. False where the data moves
+    /// elsewhere (shared memory): the handle then shows the peer's hang-up only, and a
+    /// caller that waits for data must read (which blocks) instead of polling it.
+    virtual bool handle_shows_data() const noexcept { return true; }
+
     /// The OS handle, for readiness waits (blocking ones and Asio's reactor); -1 once closed.
     virtual pipe_stream::native_handle_type native_handle() const noexcept = 0;
 };

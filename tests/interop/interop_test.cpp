@@ -128,6 +128,7 @@ NPIPE_INTEROP_SUITE(TempDir);
 NPIPE_INTEROP_SUITE(Anonymous);
 NPIPE_INTEROP_SUITE(Example);
 NPIPE_INTEROP_SUITE(MessageMode);
+NPIPE_INTEROP_SUITE(SharedMemory);
 
 // ---- The seed programs, unmodified ----
 
@@ -980,6 +981,43 @@ TEST_P(MessageMode, DotnetByteClientIsRefusedAtOnceByMessageServer) {
     server.wait_for_connection(5s);
     server.write(bytes("still fine"));
     EXPECT_EQ(read_n(client, 10), "still fine");
+}
+
+// ---- Shared memory, which only npipe peers that both ask for it use ----
+
+// A server that offers shared memory serves a .NET or Mono client on the plain wire, both ways,
+// and an opted-in npipe client beside it through shared memory.
+TEST_P(SharedMemory, DotnetClientOfAnOptedInServerGetsThePlainWire) {
+    auto name = unique_pipe_name("shm");
+    npipe::pipe_options options;
+    options.shared_memory = true;
+    named_pipe_server server(name, pipe_direction::in_out, 1, options);
+    ASSERT_TRUE(std::filesystem::exists(server.socket_path() + ".npipe-shm"));
+
+    child sender(peer({"client", name, "send", std::to_string(8 * mib), "41"}));
+    server.wait_for_connection(30s);
+    auto got = read_to_end(server);
+    EXPECT_EQ(got.size(), 8 * mib);
+    EXPECT_TRUE(got == pattern(8 * mib, 41)) << "content differs";
+    ASSERT_EQ(sender.wait(30s), 0) << sender.err();
+    server.disconnect();
+
+    child receiver(peer({"client", name, "recv"}));
+    server.wait_for_connection(30s);
+    auto data = pattern(8 * mib, 42);
+    server.write(bytes(data));
+    server.disconnect();
+    ASSERT_EQ(receiver.wait(30s), 0) << receiver.err();
+    EXPECT_EQ(receiver.out(), received_line(data));
+
+    named_pipe_client npipe_client(".", name, pipe_direction::in_out, options);
+    npipe_client.connect(5s);
+    server.wait_for_connection(5s);
+    std::ifstream maps("/proc/self/maps");
+    std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+    EXPECT_NE(mapped.find("/memfd:npipe-shm"), std::string::npos) << "npipe ends share memory";
+    server.write(bytes("still fine"));
+    EXPECT_EQ(read_n(npipe_client, 10), "still fine");
 }
 
 // ---- The C# example (examples/dotnet) with the C++ seed examples ----

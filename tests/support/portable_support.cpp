@@ -58,6 +58,14 @@ std::string pattern(std::size_t size, std::uint32_t seed) {
 
 namespace pipe_io {
 
+std::string transport_name(transport_kind kind) {
+    return kind == transport_kind::socket ? "socket" : "shared_memory";
+}
+
+void PrintTo(transport_kind kind, std::ostream* os) {
+    *os << transport_name(kind);
+}
+
 std::span<const std::byte> bytes(const std::string& s) {
     return std::as_bytes(std::span(s.data(), s.size()));
 }

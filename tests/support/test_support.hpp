@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "npipe/errors.hpp"
+#include "npipe/options.hpp"
 #include "npipe/pipe_stream.hpp"
 #include "npipe/types.hpp"
 
@@ -134,6 +135,46 @@ struct runtime_param_name {
         return runtime_name(info.param);
     }
 };
+
+/// The transports the behaviour tests run on (tests/sync): the socket, and shared memory
+/// between two npipe ends that both opted in (pipe_options::shared_memory).
+enum class transport_kind { socket, shared_memory };
+
+/// Options that choose `kind` (set on both ends of a pipe).
+inline pipe_options transport_options(transport_kind kind) {
+    pipe_options options;
+    options.shared_memory = kind == transport_kind::shared_memory;
+    return options;
+}
+
+/// "socket" or "shared_memory".
+std::string transport_name(transport_kind kind);
+
+/// GoogleTest prints a transport by its name.
+void PrintTo(transport_kind kind, std::ostream* os);
+
+/// Names a test instance after its transport: Suite/Fixture.Test/shared_memory.
+struct transport_param_name {
+    template <class Param>
+    std::string operator()(const Param& info) const {
+        return transport_name(info.param);
+    }
+};
+
+/// Instantiates the parameterised `fixture` once per transport. Windows has no shared-memory
+/// transport yet: its pipes are native pipes, the "socket" instance.
+#ifdef _WIN32
+#define NPIPE_ON_EVERY_TRANSPORT(fixture)                                              \
+    INSTANTIATE_TEST_SUITE_P(transport, fixture,                                       \
+                             ::testing::Values(::npipe::test::transport_kind::socket), \
+                             ::npipe::test::transport_param_name())
+#else
+#define NPIPE_ON_EVERY_TRANSPORT(fixture)                                                     \
+    INSTANTIATE_TEST_SUITE_P(transport, fixture,                                              \
+                             ::testing::Values(::npipe::test::transport_kind::socket,         \
+                                               ::npipe::test::transport_kind::shared_memory), \
+                             ::npipe::test::transport_param_name())
+#endif
 
 /// Deterministic pseudo-random bytes (xorshift) of the given size: transfers check these.
 std::string pattern(std::size_t size, std::uint32_t seed = 1);

@@ -52,6 +52,17 @@ struct message_pair {
     named_pipe_client client;
 };
 
+// The cases every transport must pass: each runs on the socket and on shared memory.
+class MessageModeOn : public ::testing::TestWithParam<npipe::test::transport_kind> {
+  protected:
+    // `options` with this instance's transport.
+    pipe_options on(pipe_options options = {}) const {
+        options.shared_memory = GetParam() == npipe::test::transport_kind::shared_memory;
+        return options;
+    }
+};
+NPIPE_ON_EVERY_TRANSPORT(MessageModeOn);
+
 // Runs `body` (writes) on a thread. join() reports what the body threw. When a failed assertion
 // leaves the test early, the destructor closes the pipes, so a writer blocked on a full
 // socket wakes, and joins: no test ends with a thread still running.
@@ -208,8 +219,8 @@ TEST(MessageMode, AllInstancesOfANameHaveTheSameTransmissionMode) {
 
 // --- Reading messages ------------------------------------------------------------------------
 
-TEST(MessageMode, PartialReadsReportIsMessageCompleteOnlyAtTheEnd) {
-    message_pair p("partial");
+TEST_P(MessageModeOn, PartialReadsReportIsMessageCompleteOnlyAtTheEnd) {
+    message_pair p("partial", on(), on());
     p.client.set_read_mode(transmission_mode::message);
     p.server.write("Hello from the server");  // 21 bytes
     p.server.write("next");
@@ -221,8 +232,8 @@ TEST(MessageMode, PartialReadsReportIsMessageCompleteOnlyAtTheEnd) {
     EXPECT_EQ(read_chunk(p.client, 5), (chunk{"next", true}));
 }
 
-TEST(MessageMode, AReadWithRoomForTheWholeMessageReturnsItWhole) {
-    message_pair p("whole");
+TEST_P(MessageModeOn, AReadWithRoomForTheWholeMessageReturnsItWhole) {
+    message_pair p("whole", on(), on());
     p.client.set_read_mode(transmission_mode::message);
     p.server.write("abc");
     p.server.write("defgh");
@@ -230,8 +241,8 @@ TEST(MessageMode, AReadWithRoomForTheWholeMessageReturnsItWhole) {
     EXPECT_EQ(read_chunk(p.client, 5), (chunk{"defgh", true}));  // exact fit is complete
 }
 
-TEST(MessageMode, EmptyMessagesAreMessagesDistinctFromEndOfStream) {
-    message_pair p("empty");
+TEST_P(MessageModeOn, EmptyMessagesAreMessagesDistinctFromEndOfStream) {
+    message_pair p("empty", on(), on());
     p.client.set_read_mode(transmission_mode::message);
     p.server.write("");
     p.server.write("a");
@@ -246,8 +257,8 @@ TEST(MessageMode, EmptyMessagesAreMessagesDistinctFromEndOfStream) {
     EXPECT_TRUE(p.client.end_of_stream());
 }
 
-TEST(MessageMode, SixtyFourMiBMessagesArriveIntact) {
-    message_pair p("large");
+TEST_P(MessageModeOn, SixtyFourMiBMessagesArriveIntact) {
+    message_pair p("large", on(), on());
     p.client.set_read_mode(transmission_mode::message);
     const std::size_t size = pipe_options::default_max_message_size;  // at the limit: allowed
     ASSERT_EQ(size, std::size_t{64} << 20);
@@ -271,8 +282,8 @@ TEST(MessageMode, SixtyFourMiBMessagesArriveIntact) {
     EXPECT_TRUE(assembled == second) << "second 64 MiB message differs";
 }
 
-TEST(MessageMode, ByteReadModeOfAMessagePipeYieldsThePayloadBytesOfSuccessiveMessages) {
-    message_pair p("byteread");
+TEST_P(MessageModeOn, ByteReadModeOfAMessagePipeYieldsThePayloadBytesOfSuccessiveMessages) {
+    message_pair p("byteread", on(), on());
     auto big = npipe::test::pattern(100 * 1024, 3);  // several records
     writer_thread writer(p, [&] {
         p.server.write("abc");
@@ -295,8 +306,8 @@ TEST(MessageMode, ByteReadModeOfAMessagePipeYieldsThePayloadBytesOfSuccessiveMes
     EXPECT_TRUE(stream == "abcdefg" + big) << "stream of " << stream.size() << " bytes differs";
 }
 
-TEST(MessageMode, ReadModeCanChangeInTheMiddleOfAMessage) {
-    message_pair p("switch");
+TEST_P(MessageModeOn, ReadModeCanChangeInTheMiddleOfAMessage) {
+    message_pair p("switch", on(), on());
     p.client.set_read_mode(transmission_mode::message);
     p.server.write("0123456789");
     p.server.write("next");
@@ -309,10 +320,10 @@ TEST(MessageMode, ReadModeCanChangeInTheMiddleOfAMessage) {
 
 // --- Limits ----------------------------------------------------------------------------------
 
-TEST(MessageMode, AnOversizeWriteFailsOnTheSenderAndSendsNothing) {
+TEST_P(MessageModeOn, AnOversizeWriteFailsOnTheSenderAndSendsNothing) {
     pipe_options small;
     small.max_message_size = 1000;
-    message_pair p("oversend", small);
+    message_pair p("oversend", on(small), on());
     p.client.set_read_mode(transmission_mode::message);
     EXPECT_EQ(error_of([&] { p.server.write(std::string(1001, 'x')); }), errc::message_too_large);
     std::error_code ec;
@@ -324,11 +335,11 @@ TEST(MessageMode, AnOversizeWriteFailsOnTheSenderAndSendsNothing) {
     EXPECT_EQ(read_chunk(p.client, 4096), (chunk{"after", true}));
 }
 
-TEST(MessageMode, AnOversizeIncomingMessageIsReportedAndLaterMessagesArriveIntact) {
+TEST_P(MessageModeOn, AnOversizeIncomingMessageIsReportedAndLaterMessagesArriveIntact) {
     pipe_options small;
     small.max_message_size = 1000;
-    message_pair p("overrecv", {},
-                   small);  // the server may send up to 64 MiB, the client takes 1000
+    message_pair p("overrecv", on(),
+                   on(small));  // the server may send up to 64 MiB, the client takes 1000
     p.client.set_read_mode(transmission_mode::message);
     writer_thread writer(p, [&] {
         p.server.write(std::string(5000, 'a'));  // one frame, rejected at its header
@@ -393,8 +404,8 @@ TEST(MessageMode, APeerClosingInsideAMessageIsABrokenPipeNotATruncatedMessage) {
 
 // --- Concurrency -----------------------------------------------------------------------------
 
-TEST(MessageMode, WritesFromTwoThreadsNeverInterleaveInsideAMessage) {
-    message_pair p("threads");
+TEST_P(MessageModeOn, WritesFromTwoThreadsNeverInterleaveInsideAMessage) {
+    message_pair p("threads", on(), on());
     p.client.set_read_mode(transmission_mode::message);
     constexpr int per_thread = 150;
     const std::size_t sizes[] = {1, 100, 70'000, 200'000};  // the large ones span records
@@ -439,14 +450,14 @@ TEST(MessageMode, WritesFromTwoThreadsNeverInterleaveInsideAMessage) {
 // record is undecoded: one thread alternating between pipes, each left inside a record of many
 // coalesced messages (and inside a message larger than the read buffer), must still get every
 // message of each pipe whole and in order.
-TEST(MessageMode, OneThreadReadingSeveralPipesPartwayThroughRecordsKeepsEachStreamIntact) {
+TEST_P(MessageModeOn, OneThreadReadingSeveralPipesPartwayThroughRecordsKeepsEachStreamIntact) {
     pipe_options coalescing;
     coalescing.coalesce_messages = true;
     constexpr int pipes = 3, each = 400;
     std::vector<std::unique_ptr<message_pair>> pairs;
     std::vector<std::vector<std::string>> sent(pipes);
     for (int p = 0; p < pipes; ++p) {
-        pairs.push_back(std::make_unique<message_pair>("lend", pipe_options{}, coalescing));
+        pairs.push_back(std::make_unique<message_pair>("lend", on(), on(coalescing)));
         for (int i = 0; i < each; ++i) {
             // Mostly small messages, many to a record, and now and then one longer than the
             // reader's buffer, read in pieces.

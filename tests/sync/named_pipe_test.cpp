@@ -95,13 +95,20 @@ bool wait_until_sleeping(pid_t tid) {
 }
 #endif  // !_WIN32
 
+// The cases every transport must pass: each runs on the socket and on shared memory.
+class named_pipe_on : public ::testing::TestWithParam<npipe::test::transport_kind> {
+  protected:
+    npipe::pipe_options options() const { return npipe::test::transport_options(GetParam()); }
+};
+NPIPE_ON_EVERY_TRANSPORT(named_pipe_on);
+
 }  // namespace
 
-TEST(named_pipe, seed_exchange_between_threads) {
+TEST_P(named_pipe_on, seed_exchange_between_threads) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
     auto client_side = std::async(std::launch::async, [&] {
-        named_pipe_client client(name);
+        named_pipe_client client(".", name, pipe_direction::in_out, options());
         client.connect(5s);
         int first = client.read_byte();
         client.write_byte(2);
@@ -114,10 +121,10 @@ TEST(named_pipe, seed_exchange_between_threads) {
     EXPECT_EQ(client_side.get(), 1);
 }
 
-TEST(named_pipe, end_of_stream_is_zero_and_minus_one) {
+TEST_P(named_pipe_on, end_of_stream_is_zero_and_minus_one) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
-    named_pipe_client client(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
+    named_pipe_client client(".", name, pipe_direction::in_out, options());
     client.connect(5s);
     server.wait_for_connection();
     client.write("ab");
@@ -128,11 +135,11 @@ TEST(named_pipe, end_of_stream_is_zero_and_minus_one) {
     EXPECT_EQ(server.read_byte(), -1);
 }
 
-TEST(named_pipe, write_to_a_closed_peer_is_broken_pipe_not_sigpipe) {
+TEST_P(named_pipe_on, write_to_a_closed_peer_is_broken_pipe_not_sigpipe) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
     {
-        named_pipe_client client(name);
+        named_pipe_client client(".", name, pipe_direction::in_out, options());
         client.connect(5s);
         server.wait_for_connection();
     }
@@ -156,12 +163,12 @@ TEST(named_pipe, write_to_a_closed_peer_is_broken_pipe_not_sigpipe) {
 }
 
 #ifndef _WIN32  // shutdown_write(): a Windows pipe has no half-close
-TEST(named_pipe, bulk_transfer_both_ways_is_intact) {
+TEST_P(named_pipe_on, bulk_transfer_both_ways_is_intact) {
     auto name = unique_pipe_name();
     auto up = npipe::test::pattern(24 << 20, 7), down = npipe::test::pattern(24 << 20, 9);
-    named_pipe_server server(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
     auto client_side = std::async(std::launch::async, [&] {
-        named_pipe_client client(name);
+        named_pipe_client client(".", name, pipe_direction::in_out, options());
         client.connect(5s);
         std::thread writer([&] {
             client.write(bytes(up));
@@ -184,11 +191,11 @@ TEST(named_pipe, bulk_transfer_both_ways_is_intact) {
 
 #endif  // !_WIN32
 
-TEST(named_pipe, data_written_before_close_arrives_in_full) {
+TEST_P(named_pipe_on, data_written_before_close_arrives_in_full) {
     auto name = unique_pipe_name();
     auto data = npipe::test::pattern(8 << 20, 3);
-    named_pipe_server server(name);
-    named_pipe_client client(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
+    named_pipe_client client(".", name, pipe_direction::in_out, options());
     client.connect(5s);
     // The client sends bytes the server never reads: closing with unread input must still not
     // cut off what the server sent.
@@ -203,10 +210,10 @@ TEST(named_pipe, data_written_before_close_arrives_in_full) {
 }
 
 #ifndef _WIN32  // .NET on Linux's half-closes
-TEST(named_pipe, directions_shut_the_other_side_like_dotnet) {
+TEST_P(named_pipe_on, directions_shut_the_other_side_like_dotnet) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name, pipe_direction::out);
-    named_pipe_client client(".", name, pipe_direction::in);
+    named_pipe_server server(name, pipe_direction::out, 1, options());
+    named_pipe_client client(".", name, pipe_direction::in, options());
     client.connect(5s);
     server.wait_for_connection();
     EXPECT_TRUE(server.can_write());
@@ -224,12 +231,12 @@ TEST(named_pipe, directions_shut_the_other_side_like_dotnet) {
     EXPECT_EQ(read_all(client), "hello");
 }
 
-TEST(named_pipe, in_only_peer_sends_eof_at_once_but_still_reads) {
+TEST_P(named_pipe_on, in_only_peer_sends_eof_at_once_but_still_reads) {
     // A .NET client opened with PipeDirection.In shuts down its write side right after
     // connecting; the server sees EOF on read yet must still be able to write to it.
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
-    named_pipe_client client(".", name, pipe_direction::in);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
+    named_pipe_client client(".", name, pipe_direction::in, options());
     client.connect(5s);
     server.wait_for_connection();
     EXPECT_EQ(server.read_byte(), -1);
@@ -473,11 +480,11 @@ TEST(named_pipe, wait_for_connection_timeout) {
     }
 }
 
-TEST(named_pipe, disconnect_then_serve_the_next_client) {
+TEST_P(named_pipe_on, disconnect_then_serve_the_next_client) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
     for (int i = 0; i < 3; ++i) {
-        named_pipe_client client(name);
+        named_pipe_client client(".", name, pipe_direction::in_out, options());
         client.connect(5s);
         server.wait_for_connection(5s);
         server.write_byte(static_cast<std::uint8_t>(i));
@@ -487,7 +494,7 @@ TEST(named_pipe, disconnect_then_serve_the_next_client) {
         EXPECT_EQ(client.read_byte(), -1);
     }
     std::error_code ec;
-    named_pipe_client c(name);
+    named_pipe_client c(".", name, pipe_direction::in_out, options());
     c.connect(5s);
     server.wait_for_connection(5s);
     server.wait_for_connection(ec);
@@ -495,10 +502,10 @@ TEST(named_pipe, disconnect_then_serve_the_next_client) {
 }
 
 #ifndef _WIN32  // uids, fork, socket paths, "a/b" (a valid name on Windows)
-TEST(named_pipe, peer_credentials_and_user_name) {
+TEST_P(named_pipe_on, peer_credentials_and_user_name) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
-    named_pipe_client client(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
+    named_pipe_client client(".", name, pipe_direction::in_out, options());
     client.connect(5s);
     server.wait_for_connection(5s);
     auto cred = server.get_peer_credentials();
@@ -584,12 +591,12 @@ TEST(named_pipe, current_user_only_refuses_another_user) {
     ::waitpid(pid, nullptr, 0);
 }
 
-TEST(named_pipe, peer_killed_mid_transfer_gives_end_of_stream_not_a_hang) {
+TEST_P(named_pipe_on, peer_killed_mid_transfer_gives_end_of_stream_not_a_hang) {
     auto name = unique_pipe_name();
-    named_pipe_server server(name);
+    named_pipe_server server(name, pipe_direction::in_out, 1, options());
     pid_t pid = ::fork();
     if (pid == 0) {
-        named_pipe_client c(name);
+        named_pipe_client c(".", name, pipe_direction::in_out, options());
         c.connect(10s);
         std::string block(65536, 'z');
         for (;;)

@@ -145,8 +145,15 @@ bool readable_now(const npipe::pipe_stream& p) {
     return ::poll(&fd, 1, 0) == 1;
 }
 
-TEST(perf_properties, byte_mode_read_and_write_allocate_nothing) {
-    pipe_pair p(unique_pipe_name("alloc"), transmission_mode::byte);
+// The allocation properties hold on every transport.
+class perf_properties_on : public ::testing::TestWithParam<npipe::test::transport_kind> {
+  protected:
+    pipe_options options() const { return npipe::test::transport_options(GetParam()); }
+};
+NPIPE_ON_EVERY_TRANSPORT(perf_properties_on);
+
+TEST_P(perf_properties_on, byte_mode_read_and_write_allocate_nothing) {
+    pipe_pair p(unique_pipe_name("alloc"), transmission_mode::byte, options());
     std::vector<std::byte> out(4096, std::byte{7}), in(4096);
     auto round = [&](std::size_t size) {
         p.client.write(std::span(out).first(size));
@@ -221,9 +228,9 @@ TEST(perf_properties, idle_connected_pipe_costs_under_4_kib) {
         }
 }
 
-TEST(perf_properties, a_streaming_message_reader_allocates_nothing) {
+TEST_P(perf_properties_on, a_streaming_message_reader_allocates_nothing) {
     for (bool coalesce : {false, true}) {
-        pipe_options o;
+        pipe_options o = options();
         o.coalesce_messages = coalesce;
         pipe_pair p(unique_pipe_name("streamalloc"), transmission_mode::message, o);
         constexpr int warm_up = 100, count = 5000;

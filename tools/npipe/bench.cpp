@@ -74,10 +74,12 @@ class client_connection : public pipe_connection {
     named_pipe_client c_;
 };
 
-/// The library's performance options under test (`--coalesce`, `--spin-us`).
+/// The library's performance options under test (`--coalesce`, `--spin-us`,
+/// `--shared-memory`).
 struct tuning {
     bool coalesce = false;
     int spin_us = 0;
+    bool shared_memory = false;
 };
 
 /// `--remote DIR`: the client reaches the pipe through a TLS gateway (npipe::gateway, run on a
@@ -97,6 +99,7 @@ pipe_options options_for(const bench::config& cfg, const tuning& t) {
     o.out_buffer_size = cfg.buffer_size;
     o.coalesce_messages = t.coalesce;
     o.spin_before_block = std::chrono::microseconds(t.spin_us);
+    o.shared_memory = t.shared_memory;
     return o;
 }
 
@@ -257,7 +260,7 @@ void add_bench_command(CLI::App& app) {
     struct options {
         std::string test, size, count, bytes, buffer_size, remote;
         int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1, spin_us = 0;
-        bool message = false, json = false, coalesce = false, force = false;
+        bool message = false, json = false, coalesce = false, force = false, shm = false;
     };
     auto o = std::make_shared<options>();
     auto* cmd = app.add_subcommand(
@@ -307,10 +310,12 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
                     "Poll this many microseconds before a read blocks "
                     "(pipe_options::spin_before_block)")
         ->check(CLI::Range(0, 1000000));
+    auto* shm = add_shared_memory_flag(cmd, o->shm);
     cmd->add_option("--remote", o->remote,
                     "Go through a TLS gateway (npipe::gateway on 127.0.0.1, in the server "
                     "process) as a remote client does; the directory holds ca.pem, gateway.pem "
-                    "and gateway.key (a certificate for IP 127.0.0.1 signed by ca.pem)");
+                    "and gateway.key (a certificate for IP 127.0.0.1 signed by ca.pem)")
+        ->excludes(shm);
     cmd->add_flag("--json", o->json, "Print the figures as one JSON object on one line");
     add_verbosity_flags(cmd);
     cmd->callback([o] {
@@ -323,7 +328,7 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
             bench::config cfg;
             cfg.test = *bench::parse_test(o->test);
             cfg.system = std::string(o->message ? "npipe-message" : "npipe") +
-                         (o->remote.empty() ? "" : "-remote");
+                         (o->remote.empty() ? "" : "-remote") + (o->shm ? "-shm" : "");
             cfg.size = o->size.empty() ? 0 : parse_size("--size", o->size);
             cfg.count = o->count.empty() ? 0 : parse_size("--count", o->count);
             if (!o->bytes.empty()) {
@@ -350,7 +355,7 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
                                           format_bytes(static_cast<double>(planned.size)) +
                                           "), minutes to hours of work; use --bytes or a "
                                           "smaller --count, or --force"};
-            npipe_transport t(o->message, tuning{o->coalesce, o->spin_us},
+            npipe_transport t(o->message, tuning{o->coalesce, o->spin_us, o->shm},
                               remote_setup{o->remote, {}});
             bench::result result;
             {

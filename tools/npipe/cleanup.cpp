@@ -21,7 +21,7 @@ struct file_id {
     bool known;
 };
 struct slot {
-    file_id socket, lock;
+    file_id socket, lock, rendezvous;
     std::atomic<bool> used{false};
 };
 slot slots[8];
@@ -49,6 +49,7 @@ extern "C" void remove_and_exit(int sig) {
     // the name must not look stale while the socket is there).
     for (auto& s : slots) {
         if (s.used.load()) {
+            unlink_if_same(s.rendezvous);
             unlink_if_same(s.socket);
             unlink_if_same(s.lock);
         }
@@ -75,12 +76,16 @@ remove_on_signal::remove_on_signal(const std::string& path) {
         return;
     // The server's liveness lock (docs/security.md): ours while the server lives.
     identify(path + ".npipe-lock", lock);
+    // The shared-memory rendezvous (docs/protocol.md) of a server that offers it.
+    file_id rendezvous{};
+    identify(path + ".npipe-shm", rendezvous);
     install_once();
     std::lock_guard guard(slots_mutex);
     for (int i = 0; i < 8; ++i) {
         if (!slots[i].used.load()) {
             slots[i].socket = socket;
             slots[i].lock = lock;
+            slots[i].rendezvous = rendezvous;
             slots[i].used.store(true);
             slot_ = i;
             return;

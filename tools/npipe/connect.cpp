@@ -46,6 +46,7 @@ void add_connect_command(CLI::App& app) {
     static std::chrono::milliseconds timeout{-1};
     static bool current_user_only = false;
     static bool retry = false;
+    static bool shared_memory = false;
     auto* cmd = app.add_subcommand(
         "connect", "Connect to a pipe; copy stdin to it and it to stdout until both ends are done");
     cmd->add_option("NAME", name, "Pipe name (a simple name, or a socket path starting with /)")
@@ -54,6 +55,7 @@ void add_connect_command(CLI::App& app) {
     add_duration_option(cmd, "--timeout", timeout, bare_unit::milliseconds,
                         "Give up after this long without a server (default: wait for one)");
     cmd->add_flag("--current-user-only", current_user_only, "Refuse a server run by another user");
+    add_shared_memory_flag(cmd, shared_memory);
     add_verbosity_flags(cmd);
     cmd->add_flag("--retry", retry,
                   "When the server goes away before our input ends, wait for it to come back "
@@ -75,6 +77,7 @@ errors. A message-mode pipe is refused: use `npipe chat client NAME`.)");
     cmd->callback([] {
         pipe_options options;
         options.current_user_only = current_user_only;
+        options.shared_memory = shared_memory;
 #ifdef NPIPE_HAVE_REMOTE
         apply_remote_client_flags(remote, server, name, options);
 #endif

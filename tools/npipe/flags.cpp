@@ -105,6 +105,13 @@ std::size_t parse_size(const std::string& flag, const std::string& text) {
     }
 }
 
+CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target) {
+    return cmd->add_flag("--shared-memory", target,
+                         "Move the data through shared memory when the other end is an npipe "
+                         "program that asks for it too; any other peer (.NET, Mono, npipe without "
+                         "the flag) gets the ordinary socket pipe");
+}
+
 CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t& target,
                              const std::string& description) {
     auto* option = cmd->add_option_function<std::string>(

@@ -40,6 +40,9 @@ std::size_t parse_size(const std::string& flag, const std::string& text);
 CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t& target,
                              const std::string& description);
 
+/// Adds `--shared-memory` (pipe_options::shared_memory), worded the same on every command.
+CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target);
+
 /// "1.5 GiB", "640 KiB", "12 B": a byte count as a person reads it.
 std::string format_bytes(double bytes);
 

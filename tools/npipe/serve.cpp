@@ -242,6 +242,7 @@ void add_serve_command(CLI::App& app) {
     static std::string name;
     static std::string instances_text = "1";
     static bool current_user_only = false;
+    static bool shared_memory = false;
     static bool once = false;
     static std::string mode_text;
     static std::string group_text;
@@ -264,6 +265,7 @@ void add_serve_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_flag("--current-user-only", current_user_only,
                   "Socket mode 0600, and refuse clients run by another user");
+    add_shared_memory_flag(cmd, shared_memory);
     cmd->add_flag("--once", once, "With CMD: serve one client, then exit with CMD's status");
     cmd->add_option("--mode", mode_text,
                     "Socket file permissions in octal (e.g. 660), set from the file's creation");
@@ -307,8 +309,18 @@ void add_serve_command(CLI::App& app) {
         if (!echo && command.empty() && cmd->get_option("--max-instances")->count() > 0)
             throw CLI::ValidationError(
                 "--max-instances", "applies to -- CMD and --echo; plain serve takes one client");
+        // CMD gets the connection's descriptor and --echo runs on npipe::asio: neither can
+        // use shared memory, which the library moves in-process.
+        if (shared_memory && (echo || !command.empty()))
+            throw CLI::ValidationError("--shared-memory",
+                                       "applies to plain serve only (not with --echo or CMD)");
+        // The relay's timeouts wait on the connection's socket, which shows no data there.
+        if (shared_memory && (limits.idle_timeout.count() > 0 || limits.write_timeout.count() > 0))
+            throw CLI::ValidationError("--shared-memory",
+                                       "cannot be combined with --idle-timeout or --write-timeout");
         pipe_options options;
         options.current_user_only = current_user_only;
+        options.shared_memory = shared_memory;
         if (!mode_text.empty())
             options.socket_mode = parse_mode(mode_text);
         if (!group_text.empty())

@@ -2,7 +2,9 @@
 // connected and listened on, and the inotify watch a waiting client sleeps on.
 #include <errno.h>
 #include <pwd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
@@ -13,6 +15,7 @@
 #include "platform/posix/bound_file_watch.hpp"
 #include "platform/posix/errno_code.hpp"
 #include "platform/posix/local_socket.hpp"
+#include "transport/shared_memory/shm_transport.hpp"
 
 namespace npipe::detail::platform {
 
@@ -40,11 +43,75 @@ int socket_type(transmission_mode mode) noexcept {
     return mode == transmission_mode::message ? SOCK_SEQPACKET : SOCK_STREAM;
 }
 
+enum class shm_attempt { connected, not_offered, retry, wrong_type, failed };
+
+// An opted-in client's first try: the rendezvous, when it is a socket of the same owner as the
+// pipe's socket file and the server behind it is that owner (anyone may create a file in a
+// sticky /tmp: an impostor's rendezvous beside a server that offers none is passed over), and,
+// with current_user_only, our own user. Otherwise the pipe is the ordinary socket.
+std::shared_ptr<transport> connect_shared_memory(const std::string& endpoint, int type,
+                                                 const pipe_options& options, shm_attempt& result,
+                                                 std::error_code& ec) noexcept {
+    result = shm_attempt::not_offered;
+    try {
+        const auto rendezvous = shared_memory_rendezvous(endpoint);
+        struct stat pipe_file {
+        }, rendezvous_file{};
+        if (::lstat(endpoint.c_str(), &pipe_file) != 0 || !S_ISSOCK(pipe_file.st_mode) ||
+            ::lstat(rendezvous.c_str(), &rendezvous_file) != 0 ||
+            !S_ISSOCK(rendezvous_file.st_mode) || rendezvous_file.st_uid != pipe_file.st_uid)
+            return nullptr;
+        std::error_code connect_ec;
+        auto fd = connect_once(rendezvous, connect_ec, type);
+        if (connect_ec) {
+            if (connect_ec == std::error_code(EPROTOTYPE, std::system_category()))
+                result = shm_attempt::wrong_type;
+            else if (connect_ec == std::error_code(EAGAIN, std::system_category()))
+                result = shm_attempt::retry;  // an offering server, busy: wait for it
+            return nullptr;                   // a stale file: nobody offers it
+        }
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+            cred.uid != pipe_file.st_uid || (options.current_user_only && cred.uid != ::geteuid()))
+            return nullptr;
+        auto t = shm_transport::connect(std::move(fd), options.shared_memory_ring_size, ec);
+        result = t ? shm_attempt::connected : shm_attempt::failed;
+        return t;
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        result = shm_attempt::failed;
+        return nullptr;
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<transport> connect(const std::string& endpoint, transmission_mode mode,
                                    const pipe_options& options, connect_status& status,
                                    std::error_code& ec) noexcept {
+    if (options.shared_memory) {
+        shm_attempt result;
+        auto t = connect_shared_memory(endpoint, socket_type(mode), options, result, ec);
+        switch (result) {
+            case shm_attempt::connected:
+                status = connect_status::connected;
+                return t;
+            case shm_attempt::retry:
+                status = connect_status::retry;
+                ec = errno_code(EAGAIN);
+                return nullptr;
+            case shm_attempt::wrong_type:
+                status = connect_status::wrong_type;
+                ec = errno_code(EPROTOTYPE);
+                return nullptr;
+            case shm_attempt::failed:
+                status = connect_status::failed;
+                return nullptr;
+            case shm_attempt::not_offered:
+                break;
+        }
+    }
     auto fd = connect_once(endpoint, ec, socket_type(mode));
     if (ec) {
         // EPROTOTYPE: the listener's socket type is the other one. Nothing was sent, so the
@@ -75,21 +142,42 @@ class inotify_watch final : public endpoint_watch {
     unique_fd fd_;
 };
 
+// The rendezvous of a server that offers shared memory: a second listening socket, made by
+// the same rules as the pipe's (listen_at: safe directories, the same mode and group, another
+// user's file never touched) while the server holds the name's liveness lock, and removed
+// with the pipe's socket.
+struct rendezvous_socket {
+    std::string path;
+    unique_fd fd;
+    struct stat bound {};
+    unique_fd either;  ///< epoll: readable when a client is queued on the pipe or here
+};
+
 class socket_listener final : public listener {
   public:
-    socket_listener(std::string path, unique_fd fd, const struct stat& bound, bool records)
+    socket_listener(std::string path, unique_fd fd, const struct stat& bound, bool records,
+                    rendezvous_socket rendezvous)
         : path_(std::move(path)),
           fd_(std::move(fd)),
           bound_(bound),
           records_(records),
-          watch_(fd_.get(), path_, bound_) {}
+          rendezvous_(std::move(rendezvous)),
+          // The pipe's socket, or both it and the rendezvous: a client queued on either wakes
+          // a wait.
+          watch_(rendezvous_.either ? rendezvous_.either.get() : fd_.get(), path_, bound_) {}
     ~socket_listener() override {
+        if (rendezvous_.fd) {
+            rendezvous_.fd.reset();
+            unlink_if_same(rendezvous_.path, rendezvous_.bound);
+        }
         fd_.reset();
         // A file that replaced ours may carry our old inode number: only the watch knows it is
         // not ours. Its lock goes either way.
         unlink_if_same(path_, bound_, !watch_.taken_over());
     }
-    handle native() const noexcept override { return fd_.get(); }
+    handle native() const noexcept override {
+        return rendezvous_.either ? rendezvous_.either.get() : fd_.get();
+    }
 
     std::unique_ptr<accept_wait> begin_wait() override {
         // Every wait shares the listener's watch: two descriptors per name, not per waiting
@@ -105,6 +193,21 @@ class socket_listener final : public listener {
 
     std::shared_ptr<transport> accept(const pipe_options& options, accept_status& status,
                                       std::error_code& ec) noexcept override {
+        if (rendezvous_.fd) {
+            unique_fd fd(::accept4(rendezvous_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            if (fd) {
+                // Mapped now, used only once the core has admitted the client (admit_peer):
+                // nothing is read from or written to it before.
+                auto t = shm_transport::accept(std::move(fd), ec);
+                status = t ? accept_status::accepted : accept_status::none_queued;
+                return t;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                ec = errno_code(errno);
+                status = accept_status::out_of_resources;
+                return nullptr;
+            }
+        }
         for (;;) {
             unique_fd fd(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
             if (fd) {
@@ -130,8 +233,33 @@ class socket_listener final : public listener {
     unique_fd fd_;
     struct stat bound_;
     bool records_;
-    bound_file_watch watch_;  ///< after fd_: it watches beside it
+    rendezvous_socket rendezvous_;
+    bound_file_watch watch_;  ///< after fd_ and rendezvous_: it watches beside them
 };
+
+// Offers shared memory beside the pipe's socket, when it can: a rendezvous that cannot be
+// made (a path too long, another user's file there) leaves the pipe as it is.
+rendezvous_socket offer_shared_memory(const std::string& endpoint, int listen_fd,
+                                      listen_spec spec) {
+    rendezvous_socket r;
+    r.path = shared_memory_rendezvous(endpoint);
+    spec.liveness_lock = false;  // the pipe's lock, held, covers it
+    std::error_code ec;
+    std::string why;
+    r.fd = listen_at(r.path, spec, r.bound, ec, why);
+    if (ec)
+        return {};
+    r.either.reset(::epoll_create1(EPOLL_CLOEXEC));
+    epoll_event in{};
+    in.events = EPOLLIN;
+    if (!r.either || ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, listen_fd, &in) != 0 ||
+        ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, r.fd.get(), &in) != 0) {
+        r.fd.reset();
+        unlink_if_same(r.path, r.bound);
+        return {};
+    }
+    return r;
+}
 
 }  // namespace
 
@@ -162,8 +290,12 @@ std::unique_ptr<listener> listen(const std::string& endpoint, transmission_mode 
     if (ec)
         return nullptr;
     try {
+        rendezvous_socket rendezvous;
+        if (options.shared_memory)
+            rendezvous = offer_shared_memory(endpoint, fd.get(), spec);
         return std::make_unique<socket_listener>(endpoint, std::move(fd), bound,
-                                                 mode == transmission_mode::message);
+                                                 mode == transmission_mode::message,
+                                                 std::move(rendezvous));
     } catch (...) {
         unlink_if_same(endpoint, bound);
         throw;

@@ -341,6 +341,22 @@ std::vector<std::string> listening_socket_paths() {
     return paths;
 }
 
+namespace {
+constexpr std::string_view rendezvous_suffix = ".npipe-shm";
+}
+
+std::string shared_memory_rendezvous(const std::string& path) {
+    return path + std::string(rendezvous_suffix);
+}
+
+bool is_shared_memory_rendezvous(const std::string& path) {
+    if (!path.ends_with(rendezvous_suffix))
+        return false;
+    struct stat pipe_file {};
+    auto pipe_path = path.substr(0, path.size() - rendezvous_suffix.size());
+    return ::lstat(pipe_path.c_str(), &pipe_file) == 0 && S_ISSOCK(pipe_file.st_mode);
+}
+
 void unlink_if_same(const std::string& path, const struct stat& bound, bool remove_file) noexcept {
     struct stat now {};
     if (remove_file && ::lstat(path.c_str(), &now) == 0 && same_file(now, bound))
@@ -466,9 +482,12 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
     // Taken before anything else: while we hold it no other npipe server, in any network
     // namespace, is alive at this path, so a socket there that the kernel (which sees only our
     // namespace) calls stale really is one, as far as npipe servers go.
-    auto lock = take_liveness_lock(path, ec, why);
-    if (ec)
-        return {};
+    liveness_lock lock;
+    if (spec.liveness_lock) {
+        lock = take_liveness_lock(path, ec, why);
+        if (ec)
+            return {};
+    }
     // With a group to give, the file starts as its owner's only: until chown it carries our own
     // group, whose members must not get the group bits meant for another group.
     std::optional<mode_t> first_mode = spec.mode;
@@ -518,7 +537,7 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
                 unlink_if_same(path, bound);
                 return {};
             }
-            {
+            if (lock.fd) {
                 std::lock_guard guard(held_mutex);
                 held_locks()[{bound.st_dev, bound.st_ino}] = std::move(lock);
             }

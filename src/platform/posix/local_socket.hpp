@@ -40,6 +40,9 @@ struct listen_spec {
     int type = SOCK_STREAM;      ///< SOCK_SEQPACKET for message-mode pipes
     std::optional<mode_t> mode;  ///< permission bits; none: the umask decides
     std::optional<gid_t> group;  ///< the file's group; none: the creator's (or the dir's)
+    /// Take the liveness lock beside the file. Off for a second socket of a server that holds
+    /// its name's lock already (the shared-memory rendezvous).
+    bool liveness_lock = true;
 };
 
 /// listen_at with a group, and `why` set to a sentence for the user when it fails for a reason
@@ -60,6 +63,13 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
 
 /// Why the directories leading to `path` let another user replace a file there ("" when safe).
 std::string unsafe_directory_reason(const std::string& path);
+
+/// Where a server that offers shared memory listens for the clients that want it, beside its
+/// socket `path` (docs/protocol.md, "Shared memory").
+std::string shared_memory_rendezvous(const std::string& path);
+
+/// Whether `path` is the rendezvous beside a pipe's socket file (not a pipe of its own).
+bool is_shared_memory_rendezvous(const std::string& path);
 
 /// Removes the socket file at path if it is still the one described by `bound` (never when
 /// `remove_file` is false: the caller knows it was replaced), then releases the liveness lock

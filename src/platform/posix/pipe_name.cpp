@@ -84,7 +84,8 @@ std::vector<pipe_info> list_pipes() {
     std::vector<pipe_info> pipes;
     auto add = [&](std::string name, const std::string& path) {
         struct stat st {};
-        if (!paths.insert(path).second || ::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+        if (!paths.insert(path).second || ::lstat(path.c_str(), &st) != 0 ||
+            !S_ISSOCK(st.st_mode) || detail::is_shared_memory_rendezvous(path))
             return;
         pipes.push_back({std::move(name), path, detail::is_live_socket(path, st, bound), st.st_uid,
                          st.st_gid, st.st_mode & 07777});

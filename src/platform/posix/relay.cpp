@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "platform/posix/posix_io.hpp"
 #include "platform/posix/unique_fd.hpp"
@@ -196,11 +197,25 @@ bool wait_for_data(int fd, shared_state& s, bool& reset) {
     }
 }
 
+// Whether the pipe's descriptor shows its data (a socket does; shared memory shows only the
+// peer's hang-up, so its reads are made without waiting on it first). relay()'s public entry
+// takes a pipe_stream: its state is reached through the protected accessor, as a subclass may.
+bool handle_shows_data(const pipe_stream& pipe) noexcept {
+    struct access : pipe_stream {
+        static const std::shared_ptr<detail::pipe_state>& of(const pipe_stream& p) noexcept {
+            return (p.*(&access::shared_state))();
+        }
+    };
+    const auto& state = access::of(pipe);
+    return !state || !state->conn || state->conn->handle_shows_data();
+}
+
 void pipe_to_output(int fd, int out_fd, shared_state& s) {
     std::vector<std::byte> buffer(chunk);
     bool reset = false;
+    const bool pollable = handle_shows_data(s.pipe);
     for (;;) {
-        if (!wait_for_data(fd, s, reset)) {
+        if (pollable && !wait_for_data(fd, s, reset)) {
             if (s.finish(relay_end::idle_timeout))
                 s.pipe.close();
             return;

@@ -18,9 +18,9 @@ _npipe() {
     local words
     case $sub in
         "") words="demo serve connect list anon chat gateway bench --version $common" ;;
-        serve) words="--max-instances --current-user-only --once --mode --group --allow-uid --allow-gid
+        serve) words="--max-instances --current-user-only --shared-memory --once --mode --group --allow-uid --allow-gid
                       --idle-timeout --write-timeout --echo --message $common" ;;
-        connect) words="--server --timeout --current-user-only --retry --ca --cert --key --token-file
+        connect) words="--server --timeout --current-user-only --shared-memory --retry --ca --cert --key --token-file
                         --dead-peer-timeout $common" ;;
         list) words="--all --json --clean $common" ;;
         anon) [[ -z $subsub ]] && words="send recv read write $common" || words="--buffer-size $common" ;;
@@ -29,7 +29,7 @@ _npipe() {
                         --idle-timeout --quiet $common" ;;
         bench) words="latency throughput messages connect --size --count --bytes --force --clients
                       --rounds --buffer-size --cpu-server --cpu-client --message --coalesce --spin-us
-                      --remote --json $common" ;;
+                      --shared-memory --remote --json $common" ;;
     esac
     if [[ $cur != -* && ( $sub == connect || $sub == serve || $subsub == client || $subsub == server ) ]]; then
         words="$words $(_npipe_pipes)"
