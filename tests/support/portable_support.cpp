@@ -25,6 +25,14 @@ long current_process_id() {
 
 }  // namespace
 
+std::string transport_name(transport_kind kind) {
+    return kind == transport_kind::socket ? "socket" : "shared_memory";
+}
+
+void PrintTo(transport_kind kind, std::ostream* os) {
+    *os << transport_name(kind);
+}
+
 std::string unique_pipe_name(const std::string& tag) {
     static std::atomic<int> counter{0};
     return "npipe-test-" + std::to_string(current_process_id()) + "-" + std::to_string(++counter) +
@@ -57,14 +65,6 @@ std::string pattern(std::size_t size, std::uint32_t seed) {
 }
 
 namespace pipe_io {
-
-std::string transport_name(transport_kind kind) {
-    return kind == transport_kind::socket ? "socket" : "shared_memory";
-}
-
-void PrintTo(transport_kind kind, std::ostream* os) {
-    *os << transport_name(kind);
-}
 
 std::span<const std::byte> bytes(const std::string& s) {
     return std::as_bytes(std::span(s.data(), s.size()));
