@@ -22,7 +22,9 @@ namespace {
 constexpr std::string_view cancel_method = "$/cancelRequest";
 
 // The key of a request id in the table of running requests (ids may be numbers or strings).
-std::string id_key(const json& id) { return id.dump(); }
+std::string id_key(const json& id) {
+    return id.dump();
+}
 
 }  // namespace
 
@@ -69,7 +71,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(write_mutex);
             stream.write(std::as_bytes(std::span(frame.data(), frame.size())), ec);
         }
-        if (ec) end(ec, "write failed: " + ec.message());
+        if (ec)
+            end(ec, "write failed: " + ec.message());
         return ec;
     }
 
@@ -80,7 +83,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
     void end(std::error_code why, std::string text) {
         std::unique_lock lock(mutex);
-        if (closed) return;
+        if (closed)
+            return;
         closed = true;
         reason = why;
         reason_text = std::move(text);
@@ -90,7 +94,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
             call->cv.notify_all();
         }
         pending.clear();
-        for (auto& [id, stop] : running) stop.request_stop();
+        for (auto& [id, stop] : running)
+            stop.request_stop();
         queue.clear();
         lock.unlock();
         state_changed.notify_all();
@@ -103,7 +108,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         for (;;) {
             std::error_code ec;
             std::size_t n = stream.read(buffer, ec);
-            if (ec) return end(ec, "read failed: " + ec.message());
+            if (ec)
+                return end(ec, "read failed: " + ec.message());
             if (n == 0) {
                 if (decoder.buffered() > 0)
                     return end(errc::frame_error, "the peer closed inside a message");
@@ -111,11 +117,14 @@ struct connection::impl : std::enable_shared_from_this<impl> {
             }
             decoder.feed(std::string_view(reinterpret_cast<const char*>(buffer.data()), n),
                          stream.is_message_complete());
-            while (auto document = decoder.next(ec)) receive(*document);
-            if (ec) return end(ec, "the peer broke the " + std::string(to_string(options.framing)) +
-                                       " framing: " + decoder.error_reason());
+            while (auto document = decoder.next(ec))
+                receive(*document);
+            if (ec)
+                return end(ec, "the peer broke the " + std::string(to_string(options.framing)) +
+                                   " framing: " + decoder.error_reason());
             std::lock_guard lock(mutex);
-            if (closed) return;
+            if (closed)
+                return;
         }
     }
 
@@ -132,7 +141,9 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         work.batch = document->is_array();
         for (auto& m : messages) {
             switch (m.type) {
-                case message::kind::response: complete(m); break;
+                case message::kind::response:
+                    complete(m);
+                    break;
                 case message::kind::notification:
                     if (m.method == cancel_method) {
                         cancel_incoming(m.params);
@@ -140,19 +151,24 @@ struct connection::impl : std::enable_shared_from_this<impl> {
                     }
                     [[fallthrough]];
                 case message::kind::request:
-                case message::kind::invalid: work.messages.push_back(std::move(m)); break;
+                case message::kind::invalid:
+                    work.messages.push_back(std::move(m));
+                    break;
             }
         }
-        if (work.messages.empty()) return;
+        if (work.messages.empty())
+            return;
         std::unique_lock lock(mutex);
-        if (closed) return;
+        if (closed)
+            return;
         if (queue.size() >= options.max_queued_requests) {
             lock.unlock();
             reject_busy(work);
             return;
         }
         for (auto& m : work.messages)
-            if (m.type == message::kind::request) running.try_emplace(id_key(m.id));
+            if (m.type == message::kind::request)
+                running.try_emplace(id_key(m.id));
         queue.push_back(std::move(work));
         lock.unlock();
         state_changed.notify_all();
@@ -162,16 +178,20 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         json answers = json::array();
         rpc_error busy(errc::server_busy, "Server busy: too many requests queued");
         for (const auto& m : work.messages)
-            if (m.type != message::kind::notification) answers.push_back(make_error(m.id, busy));
-        if (answers.empty()) return;
+            if (m.type != message::kind::notification)
+                answers.push_back(make_error(m.id, busy));
+        if (answers.empty())
+            return;
         send(work.batch ? answers : answers.front());
     }
 
     void complete(const message& m) {
-        if (!m.id.is_number_integer()) return;  // not an id of ours (or the peer's parse error)
+        if (!m.id.is_number_integer())
+            return;  // not an id of ours (or the peer's parse error)
         std::lock_guard lock(mutex);
         auto it = pending.find(m.id.get<std::int64_t>());
-        if (it == pending.end()) return;  // timed out or cancelled meanwhile: dropped
+        if (it == pending.end())
+            return;  // timed out or cancelled meanwhile: dropped
         auto call = it->second;
         pending.erase(it);
         if (m.error.is_null())
@@ -183,30 +203,36 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     }
 
     void cancel_incoming(const json& params) {
-        if (!params.is_object() || !params.contains("id")) return;
+        if (!params.is_object() || !params.contains("id"))
+            return;
         std::lock_guard lock(mutex);
         auto it = running.find(id_key(params["id"]));
-        if (it != running.end()) it->second.request_stop();
+        if (it != running.end())
+            it->second.request_stop();
     }
 
     void work_loop() {
         for (;;) {
             std::unique_lock lock(mutex);
             state_changed.wait(lock, [&] { return closed || !queue.empty(); });
-            if (closed) return;
+            if (closed)
+                return;
             job work = std::move(queue.front());
             queue.pop_front();
             lock.unlock();
             json answers = json::array();
             for (auto& m : work.messages)
-                if (auto answer = run(m)) answers.push_back(std::move(*answer));
-            if (!answers.empty()) send(work.batch ? answers : answers.front());
+                if (auto answer = run(m))
+                    answers.push_back(std::move(*answer));
+            if (!answers.empty())
+                send(work.batch ? answers : answers.front());
         }
     }
 
     // Runs one received message; the answer to send, if any.
     std::optional<json> run(message& m) {
-        if (m.type == message::kind::invalid) return json{{"jsonrpc", "2.0"}, {"id", m.id}, {"error", m.error}};
+        if (m.type == message::kind::invalid)
+            return json{{"jsonrpc", "2.0"}, {"id", m.id}, {"error", m.error}};
         const bool is_request = m.type == message::kind::request;
         std::stop_token stop;
         raw_handler handler;
@@ -214,10 +240,12 @@ struct connection::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(mutex);
             if (is_request) {
                 auto it = running.find(id_key(m.id));
-                if (it != running.end()) stop = it->second.get_token();
+                if (it != running.end())
+                    stop = it->second.get_token();
             }
             auto h = methods.find(m.method);
-            if (h != methods.end()) handler = h->second;
+            if (h != methods.end())
+                handler = h->second;
         }
         std::optional<json> answer;
         try {
@@ -232,7 +260,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         } catch (const std::exception& e) {
             answer = make_error(m.id, rpc_error(errc::internal_error, e.what()));
         }
-        if (!is_request) return std::nullopt;
+        if (!is_request)
+            return std::nullopt;
         std::lock_guard lock(mutex);
         running.erase(id_key(m.id));
         return answer;
@@ -245,7 +274,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         std::int64_t id;
         {
             std::lock_guard lock(mutex);
-            if (closed) throw closed_error();
+            if (closed)
+                throw closed_error();
             id = next_id++;
             pending.emplace(id, call);
         }
@@ -263,15 +293,17 @@ struct connection::impl : std::enable_shared_from_this<impl> {
                                       [&] { return call.done; });
         else
             done = call.cv.wait(lock, options.stop, [&] { return call.done; });
-        if (done) return;
+        if (done)
+            return;
         pending.erase(id);
         bool was_closed = closed;
         lock.unlock();
-        if (!was_closed) send(make_request(nullptr, cancel_method, {{"id", id}}));
+        if (!was_closed)
+            send(make_request(nullptr, cancel_method, {{"id", id}}));
         if (options.stop.stop_requested())
             throw rpc_error(errc::request_cancelled, "Request cancelled");
-        throw rpc_error(errc::timed_out, "call timed out after " +
-                                             std::to_string(options.timeout.count()) + " ms");
+        throw rpc_error(errc::timed_out,
+                        "call timed out after " + std::to_string(options.timeout.count()) + " ms");
     }
 };
 
@@ -282,9 +314,11 @@ connection::connection(pipe_stream& stream, connection_options options)
 
 connection::~connection() {
     close();
-    if (impl_->reader.joinable()) impl_->reader.join();
+    if (impl_->reader.joinable())
+        impl_->reader.join();
     for (auto& w : impl_->workers)
-        if (w.joinable()) w.join();
+        if (w.joinable())
+            w.join();
 }
 
 void connection::add_method(std::string method, raw_handler handler) {
@@ -294,7 +328,8 @@ void connection::add_method(std::string method, raw_handler handler) {
 
 void connection::start() {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->started) return;
+    if (impl_->started)
+        return;
     impl_->started = true;
     for (unsigned i = 0; i < std::max(1u, impl_->options.handler_threads); ++i)
         impl_->workers.emplace_back([p = impl_.get()] { p->work_loop(); });
@@ -304,7 +339,8 @@ void connection::start() {
 json connection::call(std::string_view method, json params, const call_options& options) {
     auto [id, call] = impl_->begin(method, params);
     impl_->wait(id, *call, options);
-    if (call->error) throw *call->error;
+    if (call->error)
+        throw *call->error;
     return std::move(call->result);
 }
 
@@ -315,7 +351,8 @@ json connection::call(std::string_view method, json params, const call_options& 
         return call(method, std::move(params), options);
     } catch (const rpc_error& e) {
         ec = e.error_code();
-        if (error) *error = e;
+        if (error)
+            *error = e;
     }
     return nullptr;
 }
@@ -323,7 +360,8 @@ json connection::call(std::string_view method, json params, const call_options& 
 void connection::notify(std::string_view method, json params) {
     std::error_code ec;
     notify(method, std::move(params), ec);
-    if (ec) throw impl_->closed_error();
+    if (ec)
+        throw impl_->closed_error();
 }
 
 void connection::notify(std::string_view method, json params, std::error_code& ec) noexcept {
@@ -336,7 +374,8 @@ void connection::notify(std::string_view method, json params, std::error_code& e
         }
     }
     try {
-        if (impl_->send(make_request(nullptr, method, params))) ec = errc::connection_closed;
+        if (impl_->send(make_request(nullptr, method, params)))
+            ec = errc::connection_closed;
     } catch (const std::exception&) {
         ec = errc::internal_error;
     }
@@ -345,12 +384,14 @@ void connection::notify(std::string_view method, json params, std::error_code& e
 std::vector<connection::batch_result> connection::call_batch(const std::vector<batch_call>& calls,
                                                              const call_options& options) {
     std::vector<batch_result> results(calls.size());
-    if (calls.empty()) return results;
+    if (calls.empty())
+        return results;
     std::vector<std::pair<std::int64_t, std::shared_ptr<impl::pending_call>>> waits;
     json batch = json::array();
     {
         std::lock_guard lock(impl_->mutex);
-        if (impl_->closed) throw impl_->closed_error();
+        if (impl_->closed)
+            throw impl_->closed_error();
         for (const auto& c : calls) {
             if (c.notification) {
                 batch.push_back(make_request(nullptr, c.method, c.params));
@@ -369,7 +410,8 @@ std::vector<connection::batch_result> connection::call_batch(const std::vector<b
     auto deadline = std::chrono::steady_clock::now() + options.timeout;
     for (std::size_t i = 0; i < calls.size(); ++i) {
         auto& [id, call] = waits[i];
-        if (!call) continue;
+        if (!call)
+            continue;
         call_options left = options;
         if (options.timeout.count() > 0)
             left.timeout = std::max(std::chrono::milliseconds(1),
@@ -381,7 +423,8 @@ std::vector<connection::batch_result> connection::call_batch(const std::vector<b
             // Forget the other calls of the batch too, so their late answers are dropped.
             std::lock_guard lock(impl_->mutex);
             for (auto& [other, c] : waits)
-                if (c) impl_->pending.erase(other);
+                if (c)
+                    impl_->pending.erase(other);
             throw;
         }
         if (call->error) {

@@ -11,16 +11,26 @@ class category final : public std::error_category {
     const char* name() const noexcept override { return "json-rpc"; }
     std::string message(int code) const override {
         switch (static_cast<errc>(code)) {
-            case errc::parse_error: return "parse error";
-            case errc::invalid_request: return "invalid request";
-            case errc::method_not_found: return "method not found";
-            case errc::invalid_params: return "invalid params";
-            case errc::internal_error: return "internal error";
-            case errc::request_cancelled: return "request cancelled";
-            case errc::server_busy: return "server busy";
-            case errc::timed_out: return "call timed out";
-            case errc::connection_closed: return "connection closed";
-            case errc::frame_error: return "framing error";
+            case errc::parse_error:
+                return "parse error";
+            case errc::invalid_request:
+                return "invalid request";
+            case errc::method_not_found:
+                return "method not found";
+            case errc::invalid_params:
+                return "invalid params";
+            case errc::internal_error:
+                return "internal error";
+            case errc::request_cancelled:
+                return "request cancelled";
+            case errc::server_busy:
+                return "server busy";
+            case errc::timed_out:
+                return "call timed out";
+            case errc::connection_closed:
+                return "connection closed";
+            case errc::frame_error:
+                return "framing error";
         }
         return "json-rpc error " + std::to_string(code);
     }
@@ -45,7 +55,8 @@ rpc_error::rpc_error(int code, std::string message, json data)
 
 json rpc_error::to_json() const {
     json e = {{"code", code_}, {"message", message_}};
-    if (!data_.is_null()) e["data"] = data_;
+    if (!data_.is_null())
+        e["data"] = data_;
     return e;
 }
 

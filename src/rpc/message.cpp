@@ -21,7 +21,8 @@ bool nesting_within_limit(std::string_view text) {
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
-            if (++depth > max_nesting_depth) return false;
+            if (++depth > max_nesting_depth)
+                return false;
         } else if ((c == ']' || c == '}') && depth > 0) {
             --depth;
         }
@@ -38,7 +39,8 @@ message invalid(const json& id, std::string why) {
 }
 
 message classify_one(const json& d) {
-    if (!d.is_object()) return invalid(nullptr, "not an object");
+    if (!d.is_object())
+        return invalid(nullptr, "not an object");
     json id;
     auto id_it = d.find("id");
     if (id_it != d.end()) {
@@ -47,10 +49,12 @@ message classify_one(const json& d) {
             return invalid(nullptr, "id must be a string, a number or null");
     }
     auto version = d.find("jsonrpc");
-    if (version == d.end() || *version != "2.0") return invalid(id, "\"jsonrpc\" must be \"2.0\"");
+    if (version == d.end() || *version != "2.0")
+        return invalid(id, "\"jsonrpc\" must be \"2.0\"");
     auto method = d.find("method");
     if (method != d.end()) {
-        if (!method->is_string()) return invalid(id, "method must be a string");
+        if (!method->is_string())
+            return invalid(id, "method must be a string");
         message m;
         m.type = id_it == d.end() ? message::kind::notification : message::kind::request;
         m.id = id;
@@ -83,13 +87,15 @@ std::optional<json> parse_document(std::string_view text, std::error_code& ec, s
     ec.clear();
     if (!nesting_within_limit(text)) {
         ec = errc::parse_error;
-        if (why) *why = "nested deeper than " + std::to_string(max_nesting_depth);
+        if (why)
+            *why = "nested deeper than " + std::to_string(max_nesting_depth);
         return std::nullopt;
     }
     json d = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
     if (d.is_discarded()) {
         ec = errc::parse_error;
-        if (why) *why = "not valid JSON";
+        if (why)
+            *why = "not valid JSON";
         return std::nullopt;
     }
     return d;
@@ -103,7 +109,8 @@ std::vector<message> classify(const json& document) {
             return out;
         }
         out.reserve(document.size());
-        for (const auto& element : document) out.push_back(classify_one(element));
+        for (const auto& element : document)
+            out.push_back(classify_one(element));
     } else {
         out.push_back(classify_one(document));
     }
@@ -112,9 +119,11 @@ std::vector<message> classify(const json& document) {
 
 json make_request(const json& id, std::string_view method, const json& params) {
     json r = {{"jsonrpc", "2.0"}};
-    if (!id.is_null()) r["id"] = id;
+    if (!id.is_null())
+        r["id"] = id;
     r["method"] = method;
-    if (!params.is_null()) r["params"] = params;
+    if (!params.is_null())
+        r["params"] = params;
     return r;
 }
 

@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <set>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "npipe/named_pipe_client.hpp"
@@ -26,8 +26,10 @@ std::vector<std::string> decode_all(rpc::framing f, const std::string& wire, std
     std::vector<std::string> out;
     for (std::size_t i = 0; i < wire.size(); i += chunk) {
         d.feed(std::string_view(wire).substr(i, chunk));
-        while (auto doc = d.next(ec)) out.push_back(*doc);
-        if (ec) break;
+        while (auto doc = d.next(ec))
+            out.push_back(*doc);
+        if (ec)
+            break;
     }
     return out;
 }
@@ -42,7 +44,8 @@ TEST(RpcFraming, EveryFramingRoundTripsInAnyChunking) {
     for (auto f : {rpc::framing::header, rpc::framing::length, rpc::framing::newline}) {
         std::string wire;
         std::vector<std::string> docs = {R"({"x":"é"})", "[1,2,3]", std::string(70000, ' ') + "1"};
-        for (auto& d : docs) rpc::encode_frame(f, d, wire);
+        for (auto& d : docs)
+            rpc::encode_frame(f, d, wire);
         for (std::size_t chunk : {1u, 3u, 4096u, 1u << 20}) {
             std::error_code ec;
             auto got = decode_all(f, wire, chunk, ec);
@@ -235,7 +238,8 @@ TEST_F(RpcConnection, ManyThreadsManyOutstandingCallsOutOfOrder) {
         std::unique_lock lock(m);
         arrived.insert(x);
         cv.notify_all();
-        if (x % 2) cv.wait_for(lock, 30s, [&] { return arrived.count(x - 1) > 0; });
+        if (x % 2)
+            cv.wait_for(lock, 30s, [&] { return arrived.count(x - 1) > 0; });
         return x;
     });
     start();
@@ -245,10 +249,12 @@ TEST_F(RpcConnection, ManyThreadsManyOutstandingCallsOutOfOrder) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < 50; ++i) {
                 int x = (t / 2) * 1000 + i * 2 + t % 2;  // threads 2k and 2k+1 are partners
-                if (client->call("echo", json::array({x})) == x) ++ok;
+                if (client->call("echo", json::array({x})) == x)
+                    ++ok;
             }
         });
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     EXPECT_EQ(ok, 400);
 }
 

@@ -57,12 +57,12 @@ class connection {
     /// Registers (or replaces) the handler of `method`, for requests and notifications alike.
     void add_method(std::string method, raw_handler handler);
     /// Registers a typed handler (make_handler): params by position or, with `names`, by name.
-    template <class F> void add_method(std::string method, F f, std::vector<std::string> names) {
+    template <class F>
+    void add_method(std::string method, F f, std::vector<std::string> names) {
         add_method(std::move(method), make_handler(std::move(f), std::move(names)));
     }
     template <class F>
-        requires(!std::is_convertible_v<F, raw_handler>)
-    void add_method(std::string method, F f) {
+    requires(!std::is_convertible_v<F, raw_handler>) void add_method(std::string method, F f) {
         add_method(std::move(method), make_handler(std::move(f)));
     }
 

@@ -14,11 +14,11 @@ using json = nlohmann::json;
 /// local conditions this layer reports through the same category (never sent on the wire).
 /// Any other int is an application's code, as the peer sent it.
 enum class errc : int {
-    parse_error = -32700,       ///< the peer's document is not JSON
-    invalid_request = -32600,   ///< JSON, but not a request or response
-    method_not_found = -32601,  ///< no handler for the method
-    invalid_params = -32602,    ///< the params do not fit the handler
-    internal_error = -32603,    ///< the handler failed
+    parse_error = -32700,        ///< the peer's document is not JSON
+    invalid_request = -32600,    ///< JSON, but not a request or response
+    method_not_found = -32601,   ///< no handler for the method
+    invalid_params = -32602,     ///< the params do not fit the handler
+    internal_error = -32603,     ///< the handler failed
     request_cancelled = -32800,  ///< `$/cancelRequest` ended the request (LSP's RequestCancelled)
     server_busy = -32000,        ///< the connection's queue of requests to run is full
     timed_out = -32001,          ///< local: the call's timeout expired (a cancel was sent)
@@ -65,4 +65,5 @@ class rpc_error : public std::runtime_error {
 
 }  // namespace npipe::rpc
 
-template <> struct std::is_error_code_enum<npipe::rpc::errc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<npipe::rpc::errc> : std::true_type {};

@@ -69,7 +69,7 @@ class frame_decoder {
     std::string buffer_;
     std::size_t consumed_ = 0;
     std::deque<std::string> messages_;  // framing::message: whole messages not yet returned
-    std::size_t pending_length_ = 0;  // header framing: length of a body whose headers are read
+    std::size_t pending_length_ = 0;    // header framing: length of a body whose headers are read
     bool have_length_ = false;
     std::string error_;
 

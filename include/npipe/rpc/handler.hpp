@@ -31,7 +31,8 @@ class call_context {
     /// Throws rpc_error(errc::request_cancelled), which the peer receives as its cancellation
     /// (StreamJsonRpc turns it into an OperationCanceledException), when cancelled.
     void throw_if_cancelled() const {
-        if (cancelled()) throw rpc_error(errc::request_cancelled, "Request cancelled");
+        if (cancelled())
+            throw rpc_error(errc::request_cancelled, "Request cancelled");
     }
     /// The connection the request came on: a handler may call the peer back through it.
     connection& conn() const noexcept { return conn_; }
@@ -49,12 +50,15 @@ using raw_handler = std::function<json(const json& params, call_context& ctx)>;
 
 namespace detail {
 
-template <class F> struct callable_traits : callable_traits<decltype(&F::operator())> {};
-template <class R, class... A> struct callable_traits<R (*)(A...)> {
+template <class F>
+struct callable_traits : callable_traits<decltype(&F::operator())> {};
+template <class R, class... A>
+struct callable_traits<R (*)(A...)> {
     using result = R;
     using args = std::tuple<A...>;
 };
-template <class R, class... A> struct callable_traits<R(A...)> : callable_traits<R (*)(A...)> {};
+template <class R, class... A>
+struct callable_traits<R(A...)> : callable_traits<R (*)(A...)> {};
 template <class C, class R, class... A>
 struct callable_traits<R (C::*)(A...)> : callable_traits<R (*)(A...)> {};
 template <class C, class R, class... A>
@@ -64,30 +68,39 @@ struct callable_traits<R (C::*)(A...) noexcept> : callable_traits<R (*)(A...)> {
 template <class C, class R, class... A>
 struct callable_traits<R (C::*)(A...) const noexcept> : callable_traits<R (*)(A...)> {};
 
-template <class T> using bare = std::remove_cvref_t<T>;
+template <class T>
+using bare = std::remove_cvref_t<T>;
 
-template <class Tuple> struct takes_context : std::false_type {};
+template <class Tuple>
+struct takes_context : std::false_type {};
 template <class First, class... Rest>
-struct takes_context<std::tuple<First, Rest...>>
-    : std::is_same<bare<First>, call_context> {};
+struct takes_context<std::tuple<First, Rest...>> : std::is_same<bare<First>, call_context> {};
 
-template <class Tuple> struct drop_first {
+template <class Tuple>
+struct drop_first {
     using type = std::tuple<>;
 };
-template <class First, class... Rest> struct drop_first<std::tuple<First, Rest...>> {
+template <class First, class... Rest>
+struct drop_first<std::tuple<First, Rest...>> {
     using type = std::tuple<bare<Rest>...>;
 };
-template <class... A> struct decay_all {
+template <class... A>
+struct decay_all {
     using type = std::tuple<bare<A>...>;
 };
-template <class Tuple> struct decay_tuple;
-template <class... A> struct decay_tuple<std::tuple<A...>> : decay_all<A...> {};
+template <class Tuple>
+struct decay_tuple;
+template <class... A>
+struct decay_tuple<std::tuple<A...>> : decay_all<A...> {};
 
-template <class Tuple> struct is_raw_json : std::false_type {};
-template <> struct is_raw_json<std::tuple<json>> : std::true_type {};
+template <class Tuple>
+struct is_raw_json : std::false_type {};
+template <>
+struct is_raw_json<std::tuple<json>> : std::true_type {};
 
 // The parameters a handler takes from the params (those after an optional call_context&).
-template <class F> struct handler_args {
+template <class F>
+struct handler_args {
     using all = typename decay_tuple<typename callable_traits<bare<F>>::args>::type;
     using type = std::conditional_t<takes_context<typename callable_traits<bare<F>>::args>::value,
                                     typename drop_first<all>::type, all>;
@@ -104,7 +117,8 @@ T param_at(const json& params, std::size_t i, const std::vector<std::string>& na
     if (params.is_object()) {
         label = "'" + names[i] + "'";
         auto it = params.find(names[i]);
-        if (it == params.end()) throw_invalid_params("missing parameter " + label);
+        if (it == params.end())
+            throw_invalid_params("missing parameter " + label);
         value = &*it;
     } else {
         label = std::to_string(i);
@@ -134,32 +148,35 @@ decltype(auto) invoke_with(F& f, call_context* ctx, const json& params,
 /// without names receives the whole object converted (a struct with from_json), and one
 /// taking `const json&` receives the params as they are. Its result is converted to JSON (void
 /// answers null). Throws std::invalid_argument when `names` has the wrong count.
-template <class F> raw_handler make_handler(F f, std::vector<std::string> names = {}) {
+template <class F>
+raw_handler make_handler(F f, std::vector<std::string> names = {}) {
     using traits = detail::callable_traits<detail::bare<F>>;
     using args = typename detail::handler_args<F>::type;
     constexpr std::size_t arity = detail::handler_args<F>::arity;
     if (!names.empty() && names.size() != arity)
         throw std::invalid_argument("npipe::rpc::make_handler: " + std::to_string(names.size()) +
-                                    " parameter names for a function of " +
-                                    std::to_string(arity) + " parameters");
+                                    " parameter names for a function of " + std::to_string(arity) +
+                                    " parameters");
     return [f = std::move(f), names = std::move(names)](const json& params,
-                                                       call_context& ctx) mutable -> json {
+                                                        call_context& ctx) mutable -> json {
         constexpr std::size_t arity = detail::handler_args<F>::arity;
         auto call = [&](const json& p, const std::vector<std::string>& n) -> json {
             if constexpr (std::is_void_v<typename traits::result>) {
                 detail::invoke_with<args>(f, &ctx, p, n, std::make_index_sequence<arity>{});
                 return nullptr;
             } else {
-                return json(detail::invoke_with<args>(f, &ctx, p, n,
-                                                      std::make_index_sequence<arity>{}));
+                return json(
+                    detail::invoke_with<args>(f, &ctx, p, n, std::make_index_sequence<arity>{}));
             }
         };
         if constexpr (detail::is_raw_json<args>::value) {
-            if (names.empty()) return call(json::array({params}), names);
+            if (names.empty())
+                return call(json::array({params}), names);
         }
         if (params.is_null()) {
-            if (arity != 0) detail::throw_invalid_params("expected " + std::to_string(arity) +
-                                                         " parameters, got none");
+            if (arity != 0)
+                detail::throw_invalid_params("expected " + std::to_string(arity) +
+                                             " parameters, got none");
             return call(json::array(), names);
         }
         if (params.is_array()) {
@@ -169,9 +186,12 @@ template <class F> raw_handler make_handler(F f, std::vector<std::string> names 
             return call(params, names);
         }
         if (params.is_object()) {
-            if (!names.empty()) return call(params, names);
-            if constexpr (arity == 0) return call(json::array(), names);
-            if constexpr (arity == 1) return call(json::array({params}), names);
+            if (!names.empty())
+                return call(params, names);
+            if constexpr (arity == 0)
+                return call(json::array(), names);
+            if constexpr (arity == 1)
+                return call(json::array({params}), names);
             detail::throw_invalid_params(
                 "parameters by name, but the method takes them by position only");
         }
