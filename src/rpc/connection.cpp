@@ -88,6 +88,9 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         closed = true;
         reason = why;
         reason_text = std::move(text);
+        // First the pipe, so that a handler stopped below cannot answer on it any more: the
+        // peer's calls fail as a closed connection, not with a half-done result.
+        stream.close();
         for (auto& [id, call] : pending) {
             call->done = true;
             call->error = closed_error();
@@ -99,7 +102,6 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         queue.clear();
         lock.unlock();
         state_changed.notify_all();
-        stream.close();
     }
 
     void read_loop() {

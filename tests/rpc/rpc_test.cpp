@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -12,6 +15,8 @@
 #include "npipe/named_pipe_server.hpp"
 #include "npipe/rpc/rpc.hpp"
 #include "support/test_support.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 using namespace std::chrono_literals;
 using npipe::rpc::errc;
@@ -260,15 +265,25 @@ TEST_F(RpcConnection, ManyThreadsManyOutstandingCallsOutOfOrder) {
 
 TEST_F(RpcConnection, CancellationAndTimeoutBothWays) {
     open();
-    std::promise<bool> saw_cancel;
+    std::mutex m;
+    std::condition_variable cv;
+    int entered = 0, active = 0, cancelled = 0;
     server->add_method("wait_cancel", [&](rpc::call_context& ctx) {
-        std::mutex m;
-        std::condition_variable_any cv;
-        std::unique_lock lock(m);
-        bool cancelled = cv.wait_for(lock, ctx.stop_token(), 30s, [] { return false; }),
-             stopped = ctx.cancelled();
-        (void)cancelled;
-        saw_cancel.set_value(stopped);
+        {
+            std::lock_guard lock(m);
+            ++entered, ++active;
+        }
+        cv.notify_all();
+        std::mutex wait_mutex;
+        std::condition_variable_any wait_cv;
+        std::unique_lock wait_lock(wait_mutex);
+        wait_cv.wait_for(wait_lock, ctx.stop_token(), 120s, [] { return false; });
+        {
+            std::lock_guard lock(m);
+            --active;
+            cancelled += ctx.cancelled();
+        }
+        cv.notify_all();
         ctx.throw_if_cancelled();
         return 0;
     });
@@ -279,6 +294,10 @@ TEST_F(RpcConnection, CancellationAndTimeoutBothWays) {
         o.stop = stop.get_token();
         return client->call("wait_cancel", nullptr, o);
     });
+    {
+        std::unique_lock lock(m);
+        ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return entered == 1; }));
+    }
     stop.request_stop();
     try {
         call.get();
@@ -286,20 +305,21 @@ TEST_F(RpcConnection, CancellationAndTimeoutBothWays) {
     } catch (const rpc::rpc_error& e) {
         EXPECT_EQ(e.error_code(), errc::request_cancelled);
     }
-    auto f = saw_cancel.get_future();
-    ASSERT_EQ(f.wait_for(30s), std::future_status::ready);
-    EXPECT_TRUE(f.get());
-    // A timeout cancels the same way.
-    std::promise<bool> again;
-    saw_cancel.swap(again);
+    {
+        std::unique_lock lock(m);
+        ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return cancelled == 1 && active == 0; }));
+    }
+    // A timeout cancels the same way: whether the handler had started or not, nothing is left
+    // running (without the cancel it would wait its 120 s).
     rpc::call_options o;
     o.timeout = 50ms;
     std::error_code ec;
     client->call("wait_cancel", nullptr, o, ec);
     EXPECT_EQ(ec, errc::timed_out);
-    auto g = saw_cancel.get_future();
-    ASSERT_EQ(g.wait_for(30s), std::future_status::ready);
-    EXPECT_TRUE(g.get());
+    {
+        std::unique_lock lock(m);
+        ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return active == 0; }));
+    }
     EXPECT_EQ(client->call("$/none", nullptr, {}, ec), nullptr);
     EXPECT_EQ(ec, errc::method_not_found);  // the connection is still up
 }
@@ -350,6 +370,39 @@ TEST_F(RpcConnection, PeerClosingFailsOutstandingCalls) {
     entered.get_future().wait();
     server.reset();  // closes the server's end; its handler is stopped and joined
     EXPECT_EQ(call.get(), errc::connection_closed);
+}
+
+// The fuzz target's checks (fuzz/rpc_framing_fuzz.cpp) in every build: on its corpus, then on
+// random inputs, and on the corpus with random bytes flipped.
+TEST(RpcFuzzChecks, CorpusAndRandomInputs) {
+    std::vector<std::string> corpus;
+    for (const auto& e : std::filesystem::directory_iterator(NPIPE_RPC_CORPUS)) {
+        std::ifstream in(e.path(), std::ios::binary);
+        corpus.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    ASSERT_FALSE(corpus.empty());
+    std::uint32_t x = 12345;
+    auto next = [&] { return x ^= x << 13, x ^= x >> 17, x ^= x << 5; };
+    auto run = [](const std::string& s) {
+        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+    };
+    for (const auto& c : corpus) {
+        run(c);
+        for (int i = 0; i < 200; ++i) {
+            std::string m = c;
+            for (int k = 0; k < 3; ++k)
+                m[5 + next() % (m.size() - 5)] = static_cast<char>(next());
+            m[0] = static_cast<char>(next());
+            run(m);
+        }
+    }
+    for (int i = 0; i < 500; ++i) {
+        std::string s(5 + next() % 400, '\0');
+        for (auto& ch : s)
+            ch = "{}[]\":,\r\n 0123456789abtrue\\Content-Length: "[next() % 35];
+        s[0] = static_cast<char>(next());
+        run(s);
+    }
 }
 
 }  // namespace
