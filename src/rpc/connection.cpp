@@ -51,6 +51,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     mutable std::mutex mutex;  // everything below
     std::condition_variable_any state_changed;
     std::unordered_map<std::string, raw_handler> methods;
+    raw_handler fallback;
     std::unordered_map<std::int64_t, std::shared_ptr<pending_call>> pending;
     std::int64_t next_id = 1;
     std::map<std::string, std::stop_source> running;  // by id_key
@@ -99,7 +100,11 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         pending.clear();
         for (auto& [id, stop] : running)
             stop.request_stop();
-        queue.clear();
+        // Requests still queued can no longer be answered; notifications received before the
+        // end still run (a client that notifies and leaves at once is the common case).
+        for (auto& work : queue)
+            std::erase_if(work.messages,
+                          [](const message& m) { return m.type != message::kind::notification; });
         lock.unlock();
         state_changed.notify_all();
     }
@@ -217,8 +222,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         for (;;) {
             std::unique_lock lock(mutex);
             state_changed.wait(lock, [&] { return closed || !queue.empty(); });
-            if (closed)
-                return;
+            if (queue.empty())
+                return;  // closed, and nothing left to run
             job work = std::move(queue.front());
             queue.pop_front();
             lock.unlock();
@@ -248,12 +253,14 @@ struct connection::impl : std::enable_shared_from_this<impl> {
             auto h = methods.find(m.method);
             if (h != methods.end())
                 handler = h->second;
+            else
+                handler = fallback;
         }
         std::optional<json> answer;
         try {
             if (!handler)
                 throw rpc_error(errc::method_not_found, "Method not found: " + m.method);
-            call_context ctx(*owner, m.id, stop);
+            call_context ctx(*owner, m.method, m.id, stop);
             ctx.throw_if_cancelled();
             json result = handler(m.params, ctx);
             answer = make_result(m.id, std::move(result));
@@ -326,6 +333,11 @@ connection::~connection() {
 void connection::add_method(std::string method, raw_handler handler) {
     std::lock_guard lock(impl_->mutex);
     impl_->methods[std::move(method)] = std::move(handler);
+}
+
+void connection::set_fallback(raw_handler handler) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->fallback = std::move(handler);
 }
 
 void connection::start() {

@@ -137,7 +137,8 @@ TEST(RpcHandler, ConvertsByPositionAndByNameOrAnswersInvalidParams) {
     npipe::named_pipe_server dummy_server(npipe::test::unique_pipe_name("h"));
     rpc::connection conn(dummy_server);  // never started: only the context's reference
     json id = 1;
-    rpc::call_context ctx(conn, id, {});
+    std::string method = "m";
+    rpc::call_context ctx(conn, method, id, {});
     auto add = rpc::make_handler([](int a, int b) { return a + b; }, {"a", "b"});
     EXPECT_EQ(add(json::array({2, 3}), ctx), 5);
     EXPECT_EQ(add(json{{"b", 3}, {"a", 4}}, ctx), 7);

@@ -39,7 +39,7 @@ struct call_options {
     std::chrono::milliseconds timeout{0};
     /// Requesting stop cancels the call: the peer is sent `$/cancelRequest` and the call fails
     /// with errc::request_cancelled.
-    std::stop_token stop;
+    std::stop_token stop{};
 };
 
 /// A JSON-RPC 2.0 connection over a connected pipe_stream, which must outlive it. Register the
@@ -65,6 +65,10 @@ class connection {
     requires(!std::is_convertible_v<F, raw_handler>) void add_method(std::string method, F f) {
         add_method(std::move(method), make_handler(std::move(f)));
     }
+
+    /// Sets the handler of every method that has none of its own (call_context::method() names
+    /// the method); without one, such calls are answered errc::method_not_found.
+    void set_fallback(raw_handler handler);
 
     /// Starts reading and dispatching (once; handlers may be added later too).
     void start();

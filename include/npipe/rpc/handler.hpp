@@ -20,8 +20,11 @@ class connection;
 /// What a handler knows about the request it runs for.
 class call_context {
   public:
-    call_context(connection& conn, const json& id, std::stop_token stop) noexcept
-        : conn_(conn), id_(id), stop_(std::move(stop)) {}
+    call_context(connection& conn, const std::string& method, const json& id,
+                 std::stop_token stop) noexcept
+        : conn_(conn), method_(method), id_(id), stop_(std::move(stop)) {}
+    /// The method called.
+    const std::string& method() const noexcept { return method_; }
     /// The request's id (null for a notification).
     const json& id() const noexcept { return id_; }
     /// Stop is requested when the peer sends `$/cancelRequest` for this request or the
@@ -39,6 +42,7 @@ class call_context {
 
   private:
     connection& conn_;
+    const std::string& method_;
     const json& id_;
     std::stop_token stop_;
 };
