@@ -230,4 +230,38 @@ TEST(VscodeJsonrpc, NodeClientCallsCppServerOnItsOwnPipePath) {
     EXPECT_EQ(npipe::test::count_of(peer.out(), "ok: "), 7) << peer.out();
 }
 
+#ifdef NPIPE_RPC_EXAMPLES_DIR
+std::vector<std::string> csharp_example(const std::string& mode, const std::string& name) {
+    auto argv = dotnet_peer("example", mode, rpc::framing::header);
+    argv.back() = name;  // `example MODE NAME`
+    return argv;
+}
+
+const char* const example_output = "2 + 3 = 5\nerror 1001: division by zero\n";
+
+TEST(RpcExamples, CppServerCalledFromCSharp) {
+    REQUIRE_PEER("dotnet");
+    auto name = npipe::test::unique_pipe_name("calc");
+    npipe::test::child server(
+        {std::string(NPIPE_RPC_EXAMPLES_DIR) + "/example_rpc_calc_server", name});
+    ASSERT_TRUE(server.wait_for_output("listening")) << server.err();
+    auto client = npipe::test::run(csharp_example("client", name));
+    EXPECT_EQ(client.exit_code, 0) << client.err;
+    EXPECT_EQ(client.out, example_output);
+    EXPECT_EQ(server.wait(), 0) << server.err();
+}
+
+TEST(RpcExamples, CppClientCallsCSharpServer) {
+    REQUIRE_PEER("dotnet");
+    auto name = npipe::test::unique_pipe_name("calc");
+    npipe::test::child server(csharp_example("server", name));
+    ASSERT_TRUE(server.wait_for_output("listening")) << server.err();
+    auto client =
+        npipe::test::run({std::string(NPIPE_RPC_EXAMPLES_DIR) + "/example_rpc_calc_client", name});
+    EXPECT_EQ(client.exit_code, 0) << client.err;
+    EXPECT_EQ(client.out, example_output);
+    EXPECT_EQ(server.wait(), 0) << server.err();
+}
+#endif
+
 }  // namespace

@@ -1,5 +1,6 @@
 // StreamJsonRpc peer for tests/rpc/rpc_peer_test.cpp. Usage:
 //   dotnet RpcPeers.dll server|client PIPE_NAME header|length
+//   dotnet RpcPeers.dll example server|client PIPE_NAME   (examples/rpc/dotnet/Calc.cs)
 // server: waits for one client on NamedPipeServerStream PIPE_NAME and serves Target's methods
 //         (named as the C++ test calls them) until the client leaves.
 // client: connects with NamedPipeClientStream and runs its checks against the C++ server,
@@ -61,6 +62,7 @@ public static class RpcPeer {
     }
 
     public static async Task<int> Main(string[] args) {
+        if (args[0] == "example") return await CalcExample.Main(new[] { args[1], args[2] });
         string mode = args[0], name = args[1], framing = args[2];
         if (mode == "server") {
             using var pipe = new NamedPipeServerStream(name, PipeDirection.InOut, 1,
