@@ -26,15 +26,7 @@ namespace {
 
 namespace rpc = npipe::rpc;
 
-struct rng {
-    std::uint32_t x;
-    std::uint32_t next() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        return x;
-    }
-};
+using npipe::fuzz::rng;
 
 constexpr std::size_t limits[8] = {0, 1, 16, 100, 1000, 4096, 65536, 1 << 20};
 

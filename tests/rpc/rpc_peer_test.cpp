@@ -159,6 +159,18 @@ void run_cpp_checks(rpc::connection& c, entered_cue& cue) {
     EXPECT_EQ(c.call("was_cancelled"), true);
 }
 
+// The C++ end as the client of a peer server: serves the peer's callback, runs the checks,
+// then leaves (the peer then exits).
+void check_peer_server(npipe::pipe_stream& pipe, rpc::framing f) {
+    rpc::connection c(pipe, {.framing = f});
+    c.add_method("twice", [](int x) { return 2 * x; });
+    entered_cue cue;
+    cue.install(c);
+    c.start();
+    run_cpp_checks(c, cue);
+    c.close();
+}
+
 class StreamJsonRpc : public ::testing::TestWithParam<rpc::framing> {};
 
 TEST_P(StreamJsonRpc, CppClientCallsCSharpServer) {
@@ -168,13 +180,7 @@ TEST_P(StreamJsonRpc, CppClientCallsCSharpServer) {
     ASSERT_TRUE(peer.wait_for_output("listening")) << peer.err();
     npipe::named_pipe_client pipe(name);
     pipe.connect(30s);
-    rpc::connection c(pipe, {.framing = GetParam()});
-    c.add_method("twice", [](int x) { return 2 * x; });
-    entered_cue cue;
-    cue.install(c);
-    c.start();
-    run_cpp_checks(c, cue);
-    c.close();
+    check_peer_server(pipe, GetParam());
     EXPECT_EQ(peer.wait(), 0) << peer.out() << peer.err();
 }
 
@@ -202,13 +208,7 @@ TEST(VscodeJsonrpc, CppClientCallsNodeServer) {
     npipe::named_pipe_server pipe(name);
     auto peer = node_peer({"server", pipe.socket_path()});
     pipe.wait_for_connection(60s);
-    rpc::connection c(pipe);
-    c.add_method("twice", [](int x) { return 2 * x; });
-    entered_cue cue;
-    cue.install(c);
-    c.start();
-    run_cpp_checks(c, cue);
-    c.close();
+    check_peer_server(pipe, rpc::framing::header);
     EXPECT_EQ(peer.wait(), 0) << peer.out() << peer.err();
 }
 
