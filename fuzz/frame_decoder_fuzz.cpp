@@ -32,16 +32,7 @@ namespace {
 using npipe::detail::frame_decoder;
 using bytes = std::vector<std::byte>;
 
-struct rng {
-    std::uint32_t x;
-    std::uint32_t next() {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        return x;
-    }
-    std::size_t below(std::size_t n) { return n ? next() % n : 0; }
-};
+using npipe::fuzz::rng;
 
 enum class ending { complete, too_large, cut_off };
 

@@ -3,6 +3,8 @@
 // tests that run the entry points directly report as a dead test).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,6 +14,18 @@ namespace npipe::fuzz {
     std::fprintf(stderr, "%s:%d: fuzz check failed: %s\n", file, line, what);
     std::abort();
 }
+
+/// Deterministic pseudo-random numbers (xorshift32) seeded from the input, for chunking.
+struct rng {
+    std::uint32_t x;
+    std::uint32_t next() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        return x;
+    }
+    std::size_t below(std::size_t n) { return n ? next() % n : 0; }
+};
 
 }  // namespace npipe::fuzz
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages npipe needs that are missing. Usage: install-deps.sh [build|test]
 #   build: compiler, CMake, Ninja, CLI11 (the CLI), Asio (npipe::asio), OpenSSL (remote pipes),
-#          help2man (the CLI's man page, generated from its --help)
+#          help2man (the CLI's man page, generated from its --help), nlohmann-json (npipe::rpc)
 #   test:  plus GoogleTest, Mono (the .NET interop tests), clang (the fuzz run), openssl and
 #          iproute2 (certificates and network namespaces for the remote-pipe tests), MinGW-w64,
 #          GoogleTest's sources and Wine (the Windows build and its tests under Wine). The .NET 10
 #          SDK is no Debian package: the machine brings `dotnet` (scripts/test.sh says if not).
 set -euo pipefail
-want=(g++ cmake ninja-build libcli11-dev pkg-config libasio-dev libssl-dev help2man)
+want=(g++ cmake ninja-build libcli11-dev pkg-config libasio-dev libssl-dev help2man nlohmann-json3-dev)
 if [[ "${1:-build}" == test ]]; then
   want+=(libgtest-dev libgmock-dev mono-mcs mono-runtime libmono-system-core4.0-cil clang libclang-rt-14-dev
         openssl iproute2 procps strace g++-mingw-w64-x86-64-posix googletest wine64)

@@ -21,6 +21,7 @@ void add_anon_command(CLI::App& app);     // anon.cpp: anonymous pipes to child 
 void add_chat_command(CLI::App& app);     // chat.cpp: message-mode chat (part 4)
 void add_gateway_command(CLI::App& app);  // gateway.cpp: expose pipes over TLS (npipe::remote)
 void add_bench_command(CLI::App& app);    // bench.cpp: latency, throughput, messages, connect
+void add_rpc_command(CLI::App& app);      // rpc.cpp: JSON-RPC 2.0 call/notify/serve (npipe::rpc)
 
 /// serve_echo.cpp: `npipe serve NAME --echo [--message]`, the async echo server on one thread,
 /// until SIGINT/SIGTERM. `timeouts` drop a client that sends nothing for idle_timeout, or takes

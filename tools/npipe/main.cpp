@@ -30,6 +30,9 @@ std::string missing_features() {
         "\n  remote pipes over TLS: `npipe gateway`, `connect --server HOST[:PORT]`, "
         "`bench --remote` (configured with NPIPE_BUILD_REMOTE=OFF)";
 #endif
+#ifndef NPIPE_HAVE_RPC
+    missing += "\n  JSON-RPC: `npipe rpc` (configured with NPIPE_BUILD_RPC=OFF)";
+#endif
 #ifndef NPIPE_HAVE_ASIO
     missing += "\n  the async echo server: `serve --echo` (configured with NPIPE_BUILD_ASIO=OFF)";
 #endif
@@ -155,6 +158,9 @@ int main(int argc, char** argv) {
     add_gateway_command(app);
 #endif
     add_bench_command(app);
+#ifdef NPIPE_HAVE_RPC
+    add_rpc_command(app);
+#endif
     // serve.cpp defines serve's flags; its examples live with the others' help texts here.
     app.get_subcommand("serve")->footer(R"(Examples:
   npipe serve backup > copy.tar             receive one client's data into a file

@@ -1,0 +1,189 @@
+// `npipe rpc call|notify|serve`: JSON-RPC 2.0 from a shell, on npipe::rpc (docs/rpc.md). Flag
+// parsing and the accept loop only; the protocol, and running a command per request
+// (rpc::command_handler), are the library's.
+#include <pthread.h>
+
+#include <csignal>
+#include <iostream>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "commands.hpp"
+#include "flags.hpp"
+#include "npipe/named_pipe_client.hpp"
+#include "npipe/named_pipe_server.hpp"
+#include "npipe/rpc/rpc.hpp"
+
+namespace npipe::cli {
+namespace {
+
+struct rpc_flags {
+    std::string name, method, params_text;
+    std::string framing_text = "header";
+    std::chrono::milliseconds timeout{0};
+    std::vector<std::string> command;
+
+    rpc::framing framing() const { return *rpc::parse_framing(framing_text); }
+    rpc::json params() const {
+        if (params_text.empty())
+            return nullptr;
+        std::error_code ec;
+        auto p = rpc::parse_document(params_text, ec);
+        if (!p || !(p->is_array() || p->is_object()))
+            throw CLI::ValidationError("PARAMS_JSON", "must be a JSON array or object");
+        return *p;
+    }
+};
+
+void add_common_flags(CLI::App* cmd, rpc_flags& f, bool with_method) {
+    cmd->add_option("NAME", f.name, "Pipe name (a simple name, or a socket path starting with /)")
+        ->required();
+    if (with_method) {
+        cmd->add_option("METHOD", f.method, "Method name")->required();
+        cmd->add_option("PARAMS_JSON", f.params_text,
+                        "Parameters: a JSON array (by position) or object (by name)");
+    }
+    cmd->add_option("--framing", f.framing_text,
+                    "header (Content-Length, as LSP and StreamJsonRpc), length (4-byte big-endian "
+                    "prefix), newline, or message (one pipe message each)")
+        ->check(CLI::IsMember({"header", "length", "newline", "message"}))
+        ->capture_default_str();
+}
+
+// A client pipe for `call` and `notify`, connected within the timeout (none: wait for it).
+std::unique_ptr<named_pipe_client> connect_client(const rpc_flags& f) {
+    auto pipe = std::make_unique<named_pipe_client>(f.name);
+    if (f.timeout.count() > 0)
+        pipe->connect(f.timeout);
+    else
+        pipe->connect();
+    if (f.framing() == rpc::framing::message)
+        pipe->set_read_mode(transmission_mode::message);
+    return pipe;
+}
+
+[[noreturn]] void fail_with(const rpc::rpc_error& e) {
+    std::string text = std::to_string(e.code()) + " " + e.message();
+    if (!e.data().is_null())
+        text += " (data: " + rpc::serialize(e.data()) + ")";
+    throw exit_request{1, text};
+}
+
+void call_command(const rpc_flags& f) {
+    auto params = f.params();  // a usage error before any wait for a server
+    auto pipe = connect_client(f);
+    rpc::connection conn(*pipe, {.framing = f.framing(), .handler_threads = 1});
+    conn.start();
+    try {
+        rpc::json result = conn.call(f.method, std::move(params), {.timeout = f.timeout});
+        std::cout << rpc::serialize(result) << std::endl;
+    } catch (const rpc::rpc_error& e) {
+        fail_with(e);
+    }
+}
+
+void notify_command(const rpc_flags& f) {
+    auto params = f.params();
+    auto pipe = connect_client(f);
+    rpc::connection conn(*pipe, {.framing = f.framing(), .handler_threads = 1});
+    try {
+        conn.notify(f.method, std::move(params));
+    } catch (const rpc::rpc_error& e) {
+        fail_with(e);
+    }
+}
+
+// `serve`: every client gets a connection whose every method runs the command; until SIGINT or
+// SIGTERM, which close the waiting instance so the loop ends and the socket is removed.
+void serve_command(const rpc_flags& f) {
+    if (f.command.empty())
+        throw CLI::ValidationError("CMD", "give the command after --");
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
+    std::mutex m;
+    named_pipe_server* waiting = nullptr;
+    bool stopping = false;
+    std::thread watcher([&] {
+        int sig = 0;
+        sigwait(&stop_set, &sig);
+        std::lock_guard lock(m);
+        stopping = true;
+        if (waiting)
+            waiting->close();
+    });
+    struct session {
+        std::unique_ptr<named_pipe_server> pipe;
+        std::unique_ptr<rpc::connection> conn;
+    };
+    std::list<session> sessions;
+    auto mode =
+        f.framing() == rpc::framing::message ? transmission_mode::message : transmission_mode::byte;
+    auto handler = rpc::command_handler(f.command);
+    for (;;) {
+        sessions.remove_if([](const session& s) { return !s.conn->is_open(); });
+        auto pipe = std::make_unique<named_pipe_server>(f.name, pipe_direction::in_out,
+                                                        max_allowed_server_instances, mode);
+        {
+            std::lock_guard lock(m);
+            if (stopping)
+                break;
+            waiting = pipe.get();
+        }
+        std::error_code ec;
+        pipe->wait_for_connection(ec);
+        {
+            std::lock_guard lock(m);
+            waiting = nullptr;
+            if (stopping)
+                break;
+        }
+        if (ec)
+            continue;  // a client gone before it was accepted
+        auto conn = std::make_unique<rpc::connection>(
+            *pipe, rpc::connection_options{.framing = f.framing()});
+        conn->set_fallback(handler);
+        conn->start();
+        sessions.push_back({std::move(pipe), std::move(conn)});
+    }
+    sessions.clear();
+    watcher.join();
+}
+
+}  // namespace
+
+void add_rpc_command(CLI::App& app) {
+    static rpc_flags call_flags, notify_flags, serve_flags;
+    auto* rpc_cmd = app.add_subcommand(
+        "rpc", "JSON-RPC 2.0 over a pipe, as StreamJsonRpc (.NET) and vscode-jsonrpc speak it");
+    rpc_cmd->require_subcommand(1);
+
+    auto* call = rpc_cmd->add_subcommand(
+        "call",
+        "Call METHOD; print the result as JSON (an error: exit 1, code and message on stderr)");
+    add_common_flags(call, call_flags, true);
+    add_duration_option(call, "--timeout", call_flags.timeout, bare_unit::milliseconds,
+                        "Give up (and cancel the call) after this long, connecting included");
+    call->callback([] { call_command(call_flags); });
+
+    auto* notify = rpc_cmd->add_subcommand("notify", "Send METHOD as a notification (no answer)");
+    add_common_flags(notify, notify_flags, true);
+    add_duration_option(notify, "--timeout", notify_flags.timeout, bare_unit::milliseconds,
+                        "Give up after this long without a server");
+    notify->callback([] { notify_command(notify_flags); });
+
+    auto* serve = rpc_cmd->add_subcommand(
+        "serve",
+        "Answer every request by running CMD with the method as its last argument and the params "
+        "on stdin: its stdout (JSON) is the result, a non-zero exit an error with its stderr as "
+        "the message. Until SIGINT/SIGTERM");
+    add_common_flags(serve, serve_flags, false);
+    serve->add_option("CMD", serve_flags.command, "Command to run per request (after --)");
+    serve->callback([] { serve_command(serve_flags); });
+}
+
+}  // namespace npipe::cli
