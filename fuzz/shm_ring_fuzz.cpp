@@ -1,4 +1,4 @@
-// libFuzzer target for the shared-memory rings (src/transport/shared_memory/shm_ring.*): the
+// libFuzzer target for the shared-memory rings (src/transport/posix_shared_memory/shm_ring.*): the
 // fuzzer plays the hostile peer of a shared-memory pipe. It shares the memory with an honest
 // server end and, between the server's reads and writes, writes anything into the control page
 // and the rings: honest bytes (which must arrive intact), or garbage indices and flags.
@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "transport/shared_memory/shm_ring.hpp"
+#include "transport/posix_shared_memory/shm_ring.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "transport/shared_memory/shm_ring.hpp"
+#include "transport/posix_shared_memory/shm_ring.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 

@@ -15,7 +15,7 @@
 #include "platform/posix/bound_file_watch.hpp"
 #include "platform/posix/errno_code.hpp"
 #include "platform/posix/local_socket.hpp"
-#include "transport/shared_memory/shm_transport.hpp"
+#include "transport/posix_shared_memory/shm_transport.hpp"
 
 namespace npipe::detail::platform {
 

@@ -12,7 +12,7 @@
 #include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "platform/windows/win_util.hpp"
-#include "transport/win_pipe/pipe_transport.hpp"
+#include "transport/windows_pipe/pipe_transport.hpp"
 
 namespace npipe {
 namespace detail {

@@ -11,7 +11,7 @@
 #include "core/platform.hpp"
 #include "npipe/errors.hpp"
 #include "platform/windows/win_util.hpp"
-#include "transport/win_pipe/pipe_transport.hpp"
+#include "transport/windows_pipe/pipe_transport.hpp"
 
 namespace npipe::detail::platform {
 

@@ -1,4 +1,4 @@
-#include "transport/shared_memory/shm_transport.hpp"
+#include "transport/posix_shared_memory/shm_transport.hpp"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "transport/win_pipe/pipe_transport.hpp"
+#include "transport/windows_pipe/pipe_transport.hpp"
 
 #include <aclapi.h>
 

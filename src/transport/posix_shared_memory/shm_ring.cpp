@@ -1,4 +1,4 @@
-#include "transport/shared_memory/shm_ring.hpp"
+#include "transport/posix_shared_memory/shm_ring.hpp"
 
 #include <algorithm>
 

@@ -14,7 +14,7 @@
 
 #include "core/transport.hpp"
 #include "platform/posix/unique_fd.hpp"
-#include "transport/shared_memory/shm_ring.hpp"
+#include "transport/posix_shared_memory/shm_ring.hpp"
 
 namespace npipe::detail {
 
