@@ -9,9 +9,8 @@
 #include <charconv>
 #include <climits>
 #include <cstdio>
-#include <mutex>
-#include <unordered_map>
 
+#include "core/owned_client_handle.hpp"
 #include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
@@ -22,38 +21,13 @@
 namespace npipe {
 namespace detail {
 
-struct anon_server_state;
-
-// Which descriptors are client ends still owned by a live server in this process. A client built
-// from a handle string in the same process takes the descriptor over from its server instead of
-// both closing it (the second close would hit whatever reused the number). The server's
-// `client` member is only touched under this mutex.
-struct client_registry {
-    std::mutex mutex;
-    std::unordered_map<int, anon_server_state*> servers;
-
-    static client_registry& get() {
-        static client_registry instance;
-        return instance;
-    }
-};
+using client_handle_of_server = owned_client_handle<unique_fd, int>;
 
 struct anon_server_state : pipe_state {
     anon_server_state(pipe_direction direction) : pipe_state("", direction) {}
-    ~anon_server_state() override { dispose_client(); }
+    client_handle_of_server client;
 
-    unique_fd client;
-
-    void dispose_client() noexcept {
-        auto& registry = client_registry::get();
-        std::lock_guard lock(registry.mutex);
-        if (client) {
-            registry.servers.erase(client.get());
-            client.reset();
-        }
-    }
-
-    void on_close() noexcept override { dispose_client(); }
+    void on_close() noexcept override { client.dispose(); }
 };
 
 }  // namespace detail
@@ -136,10 +110,7 @@ std::shared_ptr<detail::anon_server_state> make_server(pipe_direction direction,
         ::fcntl(client.get(), F_SETFD, 0) != 0)
         fail(last_error(), "create anonymous pipe: make the client handle inheritable");
 
-    auto& registry = detail::client_registry::get();
-    std::lock_guard lock(registry.mutex);
-    registry.servers[client.get()] = state.get();
-    state->client = std::move(client);
+    state->client.adopt(std::move(client));
     return state;
 }
 
@@ -213,12 +184,7 @@ std::shared_ptr<detail::pipe_state> adopt(pipe_direction direction, int fd,
     // Ours from now on: a grandchild started by this process must not keep the pipe open.
     if (!(fd_flags & FD_CLOEXEC))
         ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC);
-    auto& registry = detail::client_registry::get();
-    std::lock_guard lock(registry.mutex);
-    if (auto it = registry.servers.find(fd); it != registry.servers.end()) {
-        it->second->client.release();
-        registry.servers.erase(it);
-    }
+    detail::client_handle_of_server::taken_over(fd);
     return state;
 }
 
@@ -238,23 +204,15 @@ std::string anonymous_pipe_server::get_client_handle_as_string() const {
 }
 
 anonymous_pipe_server::native_handle_type anonymous_pipe_server::client_handle() const noexcept {
-    auto& s = static_cast<detail::anon_server_state&>(state());
-    std::lock_guard lock(detail::client_registry::get().mutex);
-    return s.client.get();
+    return static_cast<detail::anon_server_state&>(state()).client.get(-1);
 }
 
 void anonymous_pipe_server::dispose_local_copy_of_client_handle() noexcept {
-    static_cast<detail::anon_server_state&>(state()).dispose_client();
+    static_cast<detail::anon_server_state&>(state()).client.dispose();
 }
 
 anonymous_pipe_server::native_handle_type anonymous_pipe_server::release_client_handle() noexcept {
-    auto& s = static_cast<detail::anon_server_state&>(state());
-    auto& registry = detail::client_registry::get();
-    std::lock_guard lock(registry.mutex);
-    if (!s.client)
-        return -1;
-    registry.servers.erase(s.client.get());
-    return s.client.release();
+    return static_cast<detail::anon_server_state&>(state()).client.release(-1);
 }
 
 std::size_t anonymous_pipe_server::buffer_size() const noexcept {

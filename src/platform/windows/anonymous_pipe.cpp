@@ -6,9 +6,8 @@
 
 #include <charconv>
 #include <cstdint>
-#include <mutex>
-#include <unordered_map>
 
+#include "core/owned_client_handle.hpp"
 #include "core/pipe_state.hpp"
 #include "npipe/errors.hpp"
 #include "platform/windows/win_util.hpp"
@@ -17,36 +16,13 @@
 namespace npipe {
 namespace detail {
 
-struct anon_server_state;
-
-// Client ends still owned by a live server in this process: a client built from the handle
-// string in this process takes the handle over instead of both closing it.
-struct client_registry {
-    std::mutex mutex;
-    std::unordered_map<HANDLE, anon_server_state*> servers;
-
-    static client_registry& get() {
-        static client_registry instance;
-        return instance;
-    }
-};
+using client_handle_of_server = owned_client_handle<win::unique_handle, HANDLE>;
 
 struct anon_server_state : pipe_state {
     explicit anon_server_state(pipe_direction direction) : pipe_state("", direction) {}
-    ~anon_server_state() override { dispose_client(); }
+    client_handle_of_server client;
 
-    win::unique_handle client;  ///< guarded by the registry's mutex
-
-    void dispose_client() noexcept {
-        auto& registry = client_registry::get();
-        std::lock_guard lock(registry.mutex);
-        if (client) {
-            registry.servers.erase(client.get());
-            client.reset();
-        }
-    }
-
-    void on_close() noexcept override { dispose_client(); }
+    void on_close() noexcept override { client.dispose(); }
 };
 
 }  // namespace detail
@@ -90,10 +66,7 @@ std::shared_ptr<detail::anon_server_state> make_server(pipe_direction direction,
         !::SetHandleInformation(client.get(), HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT))
         fail(detail::win::last_error(),
              "create anonymous pipe: make the client handle inheritable");
-    auto& registry = detail::client_registry::get();
-    std::lock_guard lock(registry.mutex);
-    registry.servers[client.get()] = state.get();
-    state->client = std::move(client);
+    state->client.adopt(std::move(client));
     return state;
 }
 
@@ -130,12 +103,7 @@ std::shared_ptr<detail::pipe_state> adopt(pipe_direction direction, HANDLE handl
     // Ours from now on: a grandchild started by this process must not keep the pipe open.
     if (flags & HANDLE_FLAG_INHERIT)
         ::SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0);
-    auto& registry = detail::client_registry::get();
-    std::lock_guard lock(registry.mutex);
-    if (auto it = registry.servers.find(handle); it != registry.servers.end()) {
-        it->second->client.release();
-        registry.servers.erase(it);
-    }
+    detail::client_handle_of_server::taken_over(handle);
     return state;
 }
 
@@ -155,23 +123,15 @@ std::string anonymous_pipe_server::get_client_handle_as_string() const {
 }
 
 anonymous_pipe_server::native_handle_type anonymous_pipe_server::client_handle() const noexcept {
-    auto& s = static_cast<detail::anon_server_state&>(state());
-    std::lock_guard lock(detail::client_registry::get().mutex);
-    return s.client.get();
+    return static_cast<detail::anon_server_state&>(state()).client.get(nullptr);
 }
 
 void anonymous_pipe_server::dispose_local_copy_of_client_handle() noexcept {
-    static_cast<detail::anon_server_state&>(state()).dispose_client();
+    static_cast<detail::anon_server_state&>(state()).client.dispose();
 }
 
 anonymous_pipe_server::native_handle_type anonymous_pipe_server::release_client_handle() noexcept {
-    auto& s = static_cast<detail::anon_server_state&>(state());
-    auto& registry = detail::client_registry::get();
-    std::lock_guard lock(registry.mutex);
-    if (!s.client)
-        return nullptr;
-    registry.servers.erase(s.client.get());
-    return s.client.release();
+    return static_cast<detail::anon_server_state&>(state()).client.release(nullptr);
 }
 
 std::size_t anonymous_pipe_server::buffer_size() const noexcept {
