@@ -82,16 +82,27 @@ bool ring_reader::take_writer_waiting() noexcept {
     return flag.load(std::memory_order_seq_cst) != 0 && flag.exchange(0) != 0;
 }
 
-std::size_t ring_writer::write(std::span<const std::span<const std::byte>> pieces,
-                               ring_status& status, std::size_t skip, std::size_t limit) noexcept {
+bool ring_writer::load_read_index() noexcept {
     const std::uint64_t read =
         field<std::uint64_t>(layout::read_index).load(std::memory_order_seq_cst);
-    const std::uint64_t used = position_ - read;
-    if (used > capacity_) {
+    if (position_ - read > capacity_)
+        return false;
+    read_seen_ = read;
+    return true;
+}
+
+std::size_t ring_writer::write(std::span<const std::span<const std::byte>> pieces,
+                               ring_status& status, std::size_t skip, std::size_t limit) noexcept {
+    std::size_t wanted = 0;
+    for (auto piece : pieces)
+        wanted += piece.size();
+    wanted = std::min(wanted - std::min(wanted, skip), limit);
+    // The room last seen only grows while we do not write: look again only when it is short.
+    if (capacity_ - (position_ - read_seen_) < wanted && !load_read_index()) {
         status = ring_status::corrupt;
         return 0;
     }
-    const std::size_t free = static_cast<std::size_t>(capacity_ - used);
+    const std::size_t free = static_cast<std::size_t>(capacity_ - (position_ - read_seen_));
     if (free == 0) {
         status = ring_status::empty_or_full;
         return 0;
@@ -122,9 +133,9 @@ std::size_t ring_writer::write(std::span<const std::span<const std::byte>> piece
     return total;
 }
 
-bool ring_writer::writable() const noexcept {
-    return position_ - field<std::uint64_t>(layout::read_index).load(std::memory_order_seq_cst) !=
-           capacity_;
+bool ring_writer::writable() noexcept {
+    // Corrupt indices count as "something to look at": the next write reports them.
+    return !load_read_index() || position_ - read_seen_ != capacity_;
 }
 
 void ring_writer::set_waiting() noexcept {

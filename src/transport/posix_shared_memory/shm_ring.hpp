@@ -14,9 +14,11 @@
 
 namespace npipe::detail::shm {
 
-/// The control page: ring r's control block at r * 256; in it the writer's line at 0 (write
-/// index, done flag, waiting flag) and the reader's line at 128 (read index, gone flag, waiting
-/// flag), so that the two ends do not write the same cache lines.
+/// The control page: ring r's control block at r * 512; in it four lines 128 bytes apart (two
+/// cache lines, so that the adjacent-line prefetch does not pair them): the write index, the
+/// writer's flags (done, waiting), the read index, the reader's flags (gone, waiting). The two
+/// ends never write the same line in the steady state, and the flags, checked at every read and
+/// write, stay cached on both sides while the indices move.
 inline constexpr std::size_t control_size = 4096;
 inline constexpr std::size_t min_ring_size = 4096;
 inline constexpr std::size_t max_ring_size = std::size_t{256} << 20;
@@ -37,7 +39,9 @@ inline constexpr std::size_t mapping_size(std::uint64_t ring0, std::uint64_t rin
 /// as SCM_RIGHTS): 32 bytes, little-endian.
 struct hello {
     static constexpr std::uint64_t magic = 0x6d68'7365'7069'706eull;  // "npipeshm"
-    static constexpr std::uint32_t current_version = 1;
+    /// 2: the control block's four-line layout (version 1 had two lines; a version-1 hello is
+    /// refused, so two builds that disagree fall back to nothing rather than misread the rings).
+    static constexpr std::uint32_t current_version = 2;
     static constexpr std::size_t size = 32;
     std::uint64_t ring_size[2] = {0, 0};
 
@@ -49,10 +53,9 @@ struct hello {
 enum class ring_status { ok, empty_or_full, corrupt };
 
 namespace layout {
-inline constexpr std::size_t ring_stride = 256, reader_line = 128;
-inline constexpr std::size_t write_index = 0, writer_done = 8, writer_waiting = 12;
-inline constexpr std::size_t read_index = reader_line, reader_gone = reader_line + 8,
-                             reader_waiting = reader_line + 12;
+inline constexpr std::size_t ring_stride = 512;
+inline constexpr std::size_t write_index = 0, writer_done = 128, writer_waiting = 132;
+inline constexpr std::size_t read_index = 256, reader_gone = 384, reader_waiting = 388;
 }  // namespace layout
 
 /// One end's view of one ring: where its control block and data are, and this end's own
@@ -113,7 +116,7 @@ class ring_writer : public ring_view {
     std::size_t write(std::span<const std::span<const std::byte>> pieces, ring_status& status,
                       std::size_t skip = 0, std::size_t limit = SIZE_MAX) noexcept;
     /// Whether there is room (corrupt indices count as "something to look at").
-    bool writable() const noexcept;
+    bool writable() noexcept;
     bool reader_gone() const noexcept {
         return field<std::uint32_t>(layout::reader_gone).load(std::memory_order_seq_cst) != 0;
     }
@@ -123,6 +126,13 @@ class ring_writer : public ring_view {
     void mark_done() noexcept {
         field<std::uint32_t>(layout::writer_done).store(1, std::memory_order_seq_cst);
     }
+
+  private:
+    /// The reader's index as last loaded (and validated): a write that fits in the room it
+    /// leaves does not touch the reader's line, which the reader writes at every read.
+    std::uint64_t read_seen_ = 0;
+    /// Loads the reader's index; false when it is not within one ring behind ours.
+    bool load_read_index() noexcept;
 };
 
 }  // namespace npipe::detail::shm

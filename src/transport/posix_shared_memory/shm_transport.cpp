@@ -256,28 +256,32 @@ void shm_transport::ring(const std::atomic<int>& bell, std::atomic<bool>& hung_u
 bool shm_transport::wait_bell(std::atomic<int>& bell, std::atomic<bool>& hung_up,
                               std::error_code& ec) noexcept {
     const int fd = bell.load(std::memory_order_relaxed);
-    pollfd p{fd, POLLIN, 0};
-    while (::poll(&p, 1, -1) < 0) {
-        if (errno != EINTR) {
-            ec = errno_code(errno);
-            return false;
-        }
-    }
+    // Sleeping in recv itself, as a reader of a socket pipe does, costs one system call per
+    // wake-up. Bytes left behind (more than one ring since we last slept) only make the next
+    // look spurious. A bell that is non-blocking (the rendezvous connection may be) sleeps in
+    // poll instead.
     char drained[64];
     for (;;) {
-        ssize_t n = ::recv(fd, drained, sizeof drained, MSG_DONTWAIT);
+        ssize_t n = ::recv(fd, drained, sizeof drained, 0);
         if (n > 0)
-            continue;
+            return true;
         if (n == 0 || errno == ECONNRESET) {
             hung_up = true;  // the peer closed it, exited or was killed; or end() shut it
             return true;
         }
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return true;
-        ec = errno_code(errno);
-        return false;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            ec = errno_code(errno);
+            return false;
+        }
+        pollfd p{fd, POLLIN, 0};
+        while (::poll(&p, 1, -1) < 0) {
+            if (errno != EINTR) {
+                ec = errno_code(errno);
+                return false;
+            }
+        }
     }
 }
 
@@ -318,10 +322,11 @@ std::size_t shm_transport::receive(std::span<std::byte> buffer, std::chrono::nan
         if (last)
             return 0;
         if (spin_until > std::chrono::steady_clock::time_point{} &&
-            std::chrono::steady_clock::now() < spin_until) {
-            // The peer may share our CPU (its affinity is not ours to see): let it run now and
-            // then.
-            if (++spins % 256 == 0)
+            (++spins % 32 != 0 || std::chrono::steady_clock::now() < spin_until)) {
+            // The clock is read every 32 looks only: a look is a few nanoseconds, a clock
+            // read more. The peer may share our CPU (its affinity is not ours to see): let it
+            // run now and then.
+            if (spins % 256 == 0)
                 ::sched_yield();
             else
                 cpu_relax();
