@@ -975,6 +975,14 @@ def main():
            "- `npipe-remote` is not a local transport: each byte crosses the client's relay "
            "thread, TLS over TCP loopback and the gateway before it reaches the pipe, so compare "
            "it with `tcp` (raw TCP loopback, no TLS) rather than with the local rows.",
+           "- iceoryx and Boost's message_queue keep their queues in shared memory, but a "
+           "blocking reader still sleeps in the kernel (iceoryx: a semaphore; Boost: a "
+           "process-shared condition variable), so between cores they pay the same wake-up as "
+           "the sockets; only the polling rows (`npipe-shm-spin`, `iceoryx-spin`, `npipe-spin`) "
+           "avoid it, at the price of a CPU.",
+           "- The JSON-RPC rows time whole calls through each library's threads and JSON "
+           "(de)serialization, so they are tens of µs above the transport's round trip; a "
+           "vscode-jsonrpc server answers all 16 connections on Node's one event-loop thread.",
            "- Throughput at 1 MiB writes is limited by the socket buffer: with default buffers each "
            "write is cut into buffer-sized pieces, each costing a wake-up of the reader.",
            "- The machine is shared and virtual: rounds vary by 10-30 %; compare ratios from the "

@@ -55,6 +55,7 @@ run_tmp=$(mktemp -d "$outer_tmp/npipe-bench-run-XXXXXX")
 measuring=
 rpc_server=
 roudi=
+roudi_lost=0
 # stop_group PID: ends the process group PID leads, or else the process PID (TERM, then KILL
 # after 10 s), and reaps it.
 stop_group() {
@@ -303,6 +304,14 @@ run() {
     local placement=$1 system=$2 cmd=$3 test=$4 size=$5 buffers=$6
     shift 6
     local line status=0 output=$run_tmp/measurement.out
+    if [[ $system == iceoryx* ]] && ! kill -0 "$roudi" 2>/dev/null; then
+        # Without RouDi every iceoryx program would wait a minute for it before failing.
+        line="error: iox-roudi is no longer running: $(tail -n 2 "$run_tmp/roudi.log" | tr '\n\t' '  ')"
+        ((roudi_lost++)) || peer_failed "iceoryx: iox-roudi stopped during the run (see the report)"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$placement" "$system" "$test" "$size" "$buffers" "$line" \
+            >>"$results"
+        return
+    fi
     # shellcheck disable=SC2086 # $cmd is a program and its fixed leading arguments
     timeout 180 "${sched[@]}" $cmd "$test" --size "$size" "$@" --json >"$output" 2>&1 &
     measuring=$!
