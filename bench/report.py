@@ -568,15 +568,17 @@ def peer_target_rows(res):
             f"npipe-shm-spin {us(spin)}; iceoryx (WaitSet) {us(iox['iceoryx'])}, iceoryx-spin "
             f"{us(iox['iceoryx-spin'])}" + (f"; missed: {'; '.join(misses)}" if misses else ""),
             not misses,
-            "A spinning round trip is two hand-offs, each the writer's copy into the ring and "
-            "its release store, the cache line's move to the other CPU, and the reader's poll "
-            "seeing it: well under 1 µs on dedicated cores. Here the two CPUs are virtual and "
-            "shared with other work: a poll that loses its CPU to another process (or to the "
-            "hypervisor) costs a time slice, and the reader yields (sched_yield, a system call) "
-            "every 256 polls in case its peer shares its CPU. Each read and write also takes "
-            "the pipe's per-direction lock and checks its state and the peer's sleeping flag, "
-            "where iceoryx hands a chunk pointer through a lock-free queue: at 64 B that "
-            "bookkeeping, not the copy, is the difference to iceoryx.")
+            ("A spinning round trip is two hand-offs, each the writer's copy into the ring and "
+             "its release store, the cache line's move to the other CPU, and the reader's poll "
+             "seeing it: well under 1 µs on dedicated cores. Here the two CPUs are virtual and "
+             "shared with other work: a poll that loses its CPU to another process (or to the "
+             "hypervisor) costs a time slice, and the reader yields (sched_yield, a system "
+             "call) every 256 polls in case its peer shares its CPU. Each read and write also "
+             "takes the pipe's per-direction lock and checks its state and the peer's sleeping "
+             "flag." if spin > 1 else "") +
+            (" iceoryx hands a chunk pointer through a lock-free queue where npipe copies "
+             "bytes through a ring under a lock: at 64 B that bookkeeping, not the copy, is "
+             "the difference." if spin >= iox_best else ""))
     # Blocking mode, 64 B round trip: no slower than the socket pipe.
     shm = val("npipe-shm", "latency", 64, "median_us")
     sock = val("npipe", "latency", 64, "median_us")
@@ -671,8 +673,11 @@ def peer_target_rows(res):
             "the answer is written back and the client's reader thread wakes the caller. Two "
             "cross-process wake-ups (tens of µs each between cores on this virtual machine) and "
             "two thread hand-offs per call bound every library alike, so with one client the "
-            "ratio is that of the work around the same wake-ups; with 16 clients the two CPUs "
-            "are the limit and the ratio is that of CPU time per call.")
+            "ratio is that of the work around the same wake-ups. With 16 clients the two CPUs "
+            "are the limit and the ratio is that of CPU time per call: npipe::rpc runs a reader "
+            "thread and a pool of handler threads per connection (4 by default), so every call "
+            "costs a thread wake-up on the server beside the process wake-ups, where "
+            "StreamJsonRpc's async reads continue on a shared thread pool.")
     return rows
 
 

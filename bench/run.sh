@@ -298,22 +298,16 @@ if awk -v l="${load_at_start%% *}" 'BEGIN { exit !(l > 1.0) }'; then
     log "warning: load average $load_at_start: other work on this machine will skew the figures"
 fi
 
-# run PLACEMENT SYSTEM COMMAND ARGS...: one measurement, one line in $results:
-# placement, system, test, size, buffer size, then the JSON object or "error: ...".
-run() {
-    local placement=$1 system=$2 cmd=$3 test=$4 size=$5 buffers=$6
-    shift 6
-    local line status=0 output=$run_tmp/measurement.out
-    if [[ $system == iceoryx* ]] && ! kill -0 "$roudi" 2>/dev/null; then
-        # Without RouDi every iceoryx program would wait a minute for it before failing.
-        line="error: iox-roudi is no longer running: $(tail -n 2 "$run_tmp/roudi.log" | tr '\n\t' '  ')"
-        ((roudi_lost++)) || peer_failed "iceoryx: iox-roudi stopped during the run (see the report)"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$placement" "$system" "$test" "$size" "$buffers" "$line" \
-            >>"$results"
-        return
-    fi
-    # shellcheck disable=SC2086 # $cmd is a program and its fixed leading arguments
-    timeout 180 "${sched[@]}" $cmd "$test" --size "$size" "$@" --json >"$output" 2>&1 &
+# record PLACEMENT SYSTEM TEST SIZE BUFFERS LINE: one line in $results.
+record() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+}
+
+# measure COMMAND ARGS...: runs one measurement (in a process group of its own, 180 s at most)
+# and sets $line to its last output line, the JSON object, or to "error: ...".
+measure() {
+    local status=0 output=$run_tmp/measurement.out
+    timeout 180 "${sched[@]}" "$@" >"$output" 2>&1 &
     measuring=$!
     wait "$measuring" || status=$?
     measuring=
@@ -321,10 +315,25 @@ run() {
     if ((status != 0)) || [[ $line != '{'* ]]; then
         ((status == 124)) && line="timed out after 180 s"
         line="error: ${line//$'\t'/ }"
-        log "  $system $test $size ($placement): $line"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$placement" "$system" "$test" "$size" "$buffers" "$line" \
-        >>"$results"
+}
+
+# run PLACEMENT SYSTEM COMMAND ARGS...: one measurement, one line in $results:
+# placement, system, test, size, buffer size, then the JSON object or "error: ...".
+run() {
+    local placement=$1 system=$2 cmd=$3 test=$4 size=$5 buffers=$6
+    shift 6
+    if [[ $system == iceoryx* ]] && ! kill -0 "$roudi" 2>/dev/null; then
+        # Without RouDi every iceoryx program would wait a minute for it before failing.
+        ((roudi_lost++)) || peer_failed "iceoryx: iox-roudi stopped during the run (see the report)"
+        record "$placement" "$system" "$test" "$size" "$buffers" \
+            "error: iox-roudi is no longer running: $(tail -n 2 "$run_tmp/roudi.log" | tr '\n\t' '  ')"
+        return
+    fi
+    # shellcheck disable=SC2086 # $cmd is a program and its fixed leading arguments
+    measure $cmd "$test" --size "$size" "$@" --json
+    [[ $line == error:* ]] && log "  $system $test $size ($placement): $line"
+    record "$placement" "$system" "$test" "$size" "$buffers" "$line"
 }
 
 # The work items: test, size, kernel buffer size (0: default), count.
@@ -416,21 +425,11 @@ for ((rep = 1; rep <= (${#rpc_impls[@]} ? reps : 0); rep++)); do
                 if [[ -n $server_error ]]; then
                     line="error: $server_error"
                 else
-                    status=0
-                    # shellcheck disable=SC2086
-                    timeout 180 "${sched[@]}" taskset -c "$rpc_cpu_c" $client_cmd client "$pipe" "$n" \
-                        "$rpc_calls" >"$run_tmp/measurement.out" 2>&1 &
-                    measuring=$!
-                    wait "$measuring" || status=$?
-                    measuring=
-                    line=$(tail -n 1 "$run_tmp/measurement.out")
-                    if ((status != 0)) || [[ $line != '{'* ]]; then
-                        ((status == 124)) && line="timed out after 180 s"
-                        line="error: ${line//$'\t'/ }"
-                    fi
+                    # shellcheck disable=SC2086 # $client_cmd: a program and its leading arguments
+                    measure taskset -c "$rpc_cpu_c" $client_cmd client "$pipe" "$n" "$rpc_calls"
                 fi
                 [[ $line == error:* ]] && log "  $system $n clients: $line"
-                printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rpc_pl" "$system" rpc "$n" 0 "$line" >>"$results"
+                record "$rpc_pl" "$system" rpc "$n" 0 "$line"
             done
         done
         stop_group "$rpc_server"

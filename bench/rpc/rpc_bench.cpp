@@ -2,12 +2,11 @@
 // header framing, with the same command line as its StreamJsonRpc (bench/rpc/dotnet) and
 // vscode-jsonrpc (bench/rpc/node) counterparts, so any client runs against any server:
 //   rpc_bench server NAME                         serves `add` [a, b] -> a + b to every client
-//                                                 (prints "listening"; until SIGTERM/SIGINT)
+//                                                 (prints "listening"; until killed)
 //   rpc_bench client NAME CLIENTS CALLS           CLIENTS connections at once, CALLS calls in
 //                                                 all, each connection calling one after the other
 // The client prints one JSON line: calls per second over the timed calls of all connections
 // together, and the median and p99 of the calls' latencies.
-#include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -34,62 +33,27 @@ using namespace npipe;
 using clock_type = std::chrono::steady_clock;
 
 int serve(const std::string& name) {
-    // SIGTERM/SIGINT close the instance waiting for a client, which ends the loop and removes
-    // the socket.
-    sigset_t stop_set;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
-    std::mutex m;
-    named_pipe_server* waiting = nullptr;
-    bool stopping = false;
-    std::thread watcher([&] {
-        int sig = 0;
-        sigwait(&stop_set, &sig);
-        std::lock_guard lock(m);
-        stopping = true;
-        if (waiting)
-            waiting->close();
-    });
+    // Until killed: bench/run.sh runs it in its temp directory, which it removes with the socket.
     struct session {
         std::unique_ptr<named_pipe_server> pipe;
         std::unique_ptr<rpc::connection> conn;
     };
     std::list<session> sessions;
-    bool announced = false;
-    for (;;) {
+    for (bool announced = false;; announced = true) {
         sessions.remove_if([](const session& s) { return !s.conn->is_open(); });
         auto pipe = std::make_unique<named_pipe_server>(name, pipe_direction::in_out,
                                                         max_allowed_server_instances);
-        {
-            std::lock_guard lock(m);
-            if (stopping)
-                break;
-            waiting = pipe.get();
-        }
-        if (!announced) {
+        if (!announced)
             std::cout << "listening" << std::endl;
-            announced = true;
-        }
         std::error_code ec;
         pipe->wait_for_connection(ec);
-        {
-            std::lock_guard lock(m);
-            waiting = nullptr;
-            if (stopping)
-                break;
-        }
         if (ec)
-            continue;
+            continue;  // a client gone before it was accepted
         auto conn = std::make_unique<rpc::connection>(*pipe);
         conn->add_method("add", [](int a, int b) { return a + b; });
         conn->start();
         sessions.push_back({std::move(pipe), std::move(conn)});
     }
-    sessions.clear();
-    watcher.join();
-    return 0;
 }
 
 double percentile(const std::vector<double>& sorted, double p) {
