@@ -20,9 +20,11 @@ namespace {
 
 namespace bip = boost::interprocess;
 
-/// Slots per queue: enough to keep the writer ahead of the reader, at most 64 MiB per queue.
+/// Slots per queue: enough to keep the writer ahead of the reader, at most 8 MiB per queue (a
+/// queue is fresh memory: every slot's first use pays page faults, so fewer large slots that are
+/// reused sooner measure the queue rather than the faults).
 std::size_t queue_slots(std::size_t size) {
-    return std::clamp<std::size_t>((std::size_t{64} << 20) / size, 4, 256);
+    return std::clamp<std::size_t>((std::size_t{8} << 20) / size, 4, 256);
 }
 
 class mq_connection : public connection {

@@ -8,8 +8,8 @@
 //
 // The queues block rather than drop (WAIT_FOR_CONSUMER / BLOCK_PRODUCER): every message of a
 // throughput round must arrive. A reader with nothing to take sleeps in a WaitSet (a semaphore
-// in shared memory); with --spin it polls take() instead, yielding the CPU between polls, as
-// npipe's spin_before_block mode does.
+// in shared memory); with --spin it polls take() instead, yielding the CPU every 256 polls, as
+// npipe's spin_before_block mode does on shared memory.
 //
 //   bench_iceoryx [--spin] TEST [harness options]
 #include <sched.h>
@@ -49,6 +49,15 @@ iox::capro::ServiceDescription topic(const std::string& endpoint, const std::str
 /// bench/iceoryx_roudi.toml (the publisher waits when the queue is full).
 std::uint64_t queue_capacity(std::size_t size) {
     return size > 128 * 1024 ? 16 : iox::MAX_SUBSCRIBER_QUEUE_CAPACITY;
+}
+
+/// A spin-wait hint to the CPU (and to a hypervisor watching for spinning vCPUs).
+inline void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
 }
 
 class iox_connection : public connection {
@@ -107,10 +116,12 @@ class iox_connection : public connection {
             if (taken.get_error() != iox::popo::ChunkReceiveResult::NO_CHUNK_AVAILABLE)
                 throw bench_error("iceoryx: take failed (error " +
                                   std::to_string(static_cast<int>(taken.get_error())) + ")");
-            if (spin_)
+            if (!spin_)
+                waitset_.wait();
+            else if (++spins_ % 256 == 0)
                 ::sched_yield();
             else
-                waitset_.wait();
+                pause();
         }
     }
 
@@ -131,6 +142,7 @@ class iox_connection : public connection {
     iox::popo::UntypedSubscriber sub_;
     iox::popo::WaitSet<> waitset_;
     bool spin_;
+    unsigned spins_ = 0;
 };
 
 class iox_listener : public listener {

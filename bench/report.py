@@ -57,7 +57,8 @@ DESCRIBE = {
                "(WAIT_FOR_CONSUMER / BLOCK_PRODUCER); a reader with nothing to take sleeps in a "
                "WaitSet",
     "iceoryx-spin": "iceoryx as above, the reader polling take() instead of sleeping, "
-                    "sched_yield() between polls (as npipe's spin mode yields)",
+                    "with sched_yield() every 256 polls (as npipe's spin mode does on shared "
+                    "memory)",
     "boost-mq": "Boost.Interprocess message_queue (`bench/boost_mq.cpp`): one queue per "
                 "direction in shared memory (process-shared mutex and condition variables), "
                 "send()/receive() copying each message into and out of a slot",
