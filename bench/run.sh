@@ -8,7 +8,7 @@
 # sizes. Every figure comes from the same harness (bench/common, or its C# mirror for Mono and
 # .NET 10).
 #
-#   bench/run.sh                 the full run (a few minutes on 2 cores)
+#   bench/run.sh                 the full run (about a quarter of an hour on 2 cores)
 #   NPIPE_BENCH_QUICK=1 bench/run.sh   a fast smoke run with small counts (figures are rough)
 #
 # Environment: NPIPE_BENCH_ONLY (a bash regex: measure only the systems whose name matches, e.g.
@@ -265,8 +265,9 @@ fi
 # Each measurement is repeated $reps times, spread over the run (systems interleaved), and the
 # report takes the median of the repetitions: a burst of other activity on the machine then
 # spoils one repetition, not a figure. Counts are per repetition: 4000 round trips (p99.9 from
-# the 4 slowest), 256 MiB per throughput point and 5 timed rounds per rate; the whole run stays
-# well under 10 minutes on 2 cores. Quick mode: one repetition with a tenth of the counts.
+# the 4 slowest), 256 MiB per throughput point and 5 timed rounds per rate; the whole run takes
+# about a quarter of an hour on 2 cores, the JSON-RPC rows included. Quick mode: one repetition
+# with a tenth of the counts.
 reps=${NPIPE_BENCH_REPS:-3}
 lat_count=4000
 thr_bytes=$((256 << 20))
