@@ -6,8 +6,14 @@
  *                            finds the pipe busy until the first is done)
  *   win32_peer client NAME   opens \\.\pipe\NAME (waiting up to 20 s), switches to message
  *                            read mode, sends "ping", expects "pong"
+ *   win32_peer copy-server NAME SIZE / copy-client NAME SIZE
+ *                            a byte pipe's server or client that sends SIZE bytes of
+ *                            pattern 2 while it receives SIZE bytes that must be pattern 1
+ *                            (peer_pattern below), then closes: npipe.exe's peer in a copy both
+ *                            ways (exit 3: the bytes received were not pattern 1)
  * Exit status 0 on success; anything else names the step that failed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <windows.h>
 
@@ -36,13 +42,130 @@ static int exchange(HANDLE pipe, int server) {
     return 0;
 }
 
+/* Byte i of pattern `seed`, as tests/windows/cli_test.cpp writes it. */
+static unsigned char peer_pattern(unsigned long long i, int seed) {
+    return (unsigned char)(i * 131u + (i >> 12) + (unsigned)seed * 7u);
+}
+
+/* One overlapped ReadFile or WriteFile, waited for: the handle is overlapped so that a read and
+ * a write can be in flight at once (a synchronous handle serialises them). */
+static BOOL overlapped_io(HANDLE pipe, int write, char* data, DWORD size, DWORD* done) {
+    OVERLAPPED ov;
+    BOOL ok;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ok = write ? WriteFile(pipe, data, size, NULL, &ov) : ReadFile(pipe, data, size, NULL, &ov);
+    if (ok || GetLastError() == ERROR_IO_PENDING)
+        ok = GetOverlappedResult(pipe, &ov, done, TRUE);
+    CloseHandle(ov.hEvent);
+    return ok;
+}
+
+struct copy_job {
+    HANDLE pipe;
+    unsigned long long size;
+    int ok;
+};
+
+static DWORD WINAPI send_pattern(void* arg) {
+    struct copy_job* job = arg;
+    static char chunk[65536];
+    unsigned long long sent = 0;
+    job->ok = 0;
+    while (sent < job->size) {
+        DWORD n = (DWORD)(job->size - sent < sizeof chunk ? job->size - sent : sizeof chunk),
+              done = 0;
+        for (DWORD i = 0; i < n; ++i)
+            chunk[i] = (char)peer_pattern(sent + i, 2);
+        if (!overlapped_io(job->pipe, 1, chunk, n, &done))
+            return 1;
+        sent += done;
+    }
+    job->ok = 1;
+    return 0;
+}
+
+/* Sends pattern 2 while it receives pattern 1, SIZE bytes each way. */
+static int copy_both_ways(HANDLE pipe, unsigned long long size) {
+    static char chunk[65536];
+    struct copy_job job = {pipe, size, 0};
+    unsigned long long received = 0;
+    HANDLE sender = CreateThread(NULL, 0, send_pattern, &job, 0, NULL);
+    int intact = 1;
+    if (!sender)
+        return fail("CreateThread");
+    while (received < size) {
+        DWORD done = 0;
+        if (!overlapped_io(pipe, 0, chunk, sizeof chunk, &done)) {
+            fail("read");
+            break;
+        }
+        for (DWORD i = 0; i < done; ++i)
+            intact &= (unsigned char)chunk[i] == peer_pattern(received + i, 1);
+        received += done;
+    }
+    WaitForSingleObject(sender, INFINITE);
+    CloseHandle(sender);
+    if (!job.ok)
+        return fail("write");
+    FlushFileBuffers(pipe); /* what we sent is read before we close */
+    return received < size ? 1 : intact ? 0 : 3;
+}
+
+static int copy_peer(int server, const char* path, unsigned long long size) {
+    HANDLE pipe;
+    int result;
+    if (server) {
+        pipe = CreateNamedPipeA(path, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                                PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536, 0,
+                                NULL);
+        if (pipe == INVALID_HANDLE_VALUE)
+            return fail("CreateNamedPipe");
+        {
+            /* An overlapped handle: ConnectNamedPipe needs its OVERLAPPED. */
+            OVERLAPPED ov;
+            DWORD ignored;
+            BOOL ok;
+            memset(&ov, 0, sizeof ov);
+            ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+            ok = ConnectNamedPipe(pipe, &ov) || GetLastError() == ERROR_PIPE_CONNECTED ||
+                 (GetLastError() == ERROR_IO_PENDING &&
+                  GetOverlappedResult(pipe, &ov, &ignored, TRUE));
+            CloseHandle(ov.hEvent);
+            if (!ok)
+                return fail("ConnectNamedPipe");
+        }
+    } else {
+        ULONGLONG until = GetTickCount64() + 20000;
+        for (;;) {
+            pipe = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                               FILE_FLAG_OVERLAPPED, NULL);
+            if (pipe != INVALID_HANDLE_VALUE)
+                break;
+            if (GetTickCount64() > until)
+                return fail("CreateFile");
+            if (GetLastError() == ERROR_PIPE_BUSY)
+                WaitNamedPipeA(path, 1000);
+            else
+                Sleep(20);
+        }
+    }
+    result = copy_both_ways(pipe, size);
+    CloseHandle(pipe);
+    return result;
+}
+
 int main(int argc, char** argv) {
     char path[300];
     HANDLE pipe;
     int result;
-    if (argc != 3 || strlen(argv[2]) > 200)
+    if (argc < 3 || strlen(argv[2]) > 200)
         return 2;
     snprintf(path, sizeof path, "\\\\.\\pipe\\%s", argv[2]);
+    if (argc == 4 && (strcmp(argv[1], "copy-server") == 0 || strcmp(argv[1], "copy-client") == 0))
+        return copy_peer(argv[1][5] == 's', path, strtoull(argv[3], NULL, 10));
+    if (argc != 3)
+        return 2;
     if (strcmp(argv[1], "server") == 0 || strcmp(argv[1], "server2") == 0) {
         int clients = strcmp(argv[1], "server2") == 0 ? 2 : 1;
         pipe = CreateNamedPipeA(path, PIPE_ACCESS_DUPLEX,

@@ -55,7 +55,9 @@ void add_connect_command(CLI::App& app) {
     add_duration_option(cmd, "--timeout", timeout, bare_unit::milliseconds,
                         "Give up after this long without a server (default: wait for one)");
     cmd->add_flag("--current-user-only", current_user_only, "Refuse a server run by another user");
-    add_shared_memory_flag(cmd, shared_memory);
+#ifndef _WIN32
+    add_shared_memory_flag(cmd, shared_memory);  // POSIX only: Windows pipes are the kernel's
+#endif
     add_verbosity_flags(cmd);
     cmd->add_flag("--retry", retry,
                   "When the server goes away before our input ends, wait for it to come back "

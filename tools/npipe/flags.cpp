@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <string_view>
 
-#include "common/harness.hpp"
+#ifndef _WIN32
+#include "common/harness.hpp"  // the size parser (npipe.exe has no size flags)
+#endif
 
 namespace npipe::cli {
 namespace {
@@ -97,6 +99,7 @@ CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name,
     return option;
 }
 
+#ifndef _WIN32
 std::size_t parse_size(const std::string& flag, const std::string& text) {
     try {
         return bench::parse_size(text);
@@ -105,6 +108,8 @@ std::size_t parse_size(const std::string& flag, const std::string& text) {
     }
 }
 
+#endif
+
 CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target) {
     return cmd->add_flag("--shared-memory", target,
                          "Move the data through shared memory when the other end is an npipe "
@@ -112,6 +117,7 @@ CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target) {
                          "the flag) gets the ordinary socket pipe");
 }
 
+#ifndef _WIN32
 CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t& target,
                              const std::string& description) {
     auto* option = cmd->add_option_function<std::string>(
@@ -130,6 +136,8 @@ CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t
         ""));
     return option;
 }
+
+#endif
 
 std::string format_bytes(double bytes) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

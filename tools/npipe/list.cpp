@@ -1,7 +1,9 @@
 // `npipe list`: the pipes on this machine, live or stale.
+#ifndef _WIN32
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
 #include <cstdio>
 #include <iostream>
@@ -13,11 +15,18 @@
 namespace npipe::cli {
 namespace {
 
+#ifdef _WIN32
+// Windows lists no owner for a pipe (pipe_info::owner is 0 there).
+std::string user_name(user_id) {
+    return "-";
+}
+#else
 std::string user_name(uid_t uid) {
     if (passwd* p = ::getpwuid(uid))
         return p->pw_name;
     return std::to_string(uid);
 }
+#endif
 
 // A file name made safe for a terminal: any user can name a socket, and a name with a newline
 // or escape sequences must not forge lines or drive the viewer's terminal. C-style escapes.
@@ -60,6 +69,7 @@ bool in_temp_directory(const pipe_info& p) {
     return p.name != p.path;  // CoreFxPipe_NAME: the name a client uses, not the path
 }
 
+#ifndef _WIN32
 // Removes the stale sockets of ours among `pipes`, rechecked just before: a file that became
 // live, or was replaced (another inode), since the listing is left alone.
 void clean(const std::vector<pipe_info>& pipes) {
@@ -82,6 +92,8 @@ void clean(const std::vector<pipe_info>& pipes) {
             std::cerr << "npipe: list --clean: cannot remove " << printable(p.path) << '\n';
     }
 }
+
+#endif
 
 }  // namespace
 
@@ -109,8 +121,12 @@ Examples:
             if (all || in_temp_directory(p))
                 pipes.push_back(std::move(p));
         if (do_clean) {
+#ifdef _WIN32
+            throw exit_request{2, "list --clean: a Windows pipe leaves no file behind to clean"};
+#else
             clean(pipes);
             return;
+#endif
         }
         if (json) {
             std::string out = "[";

@@ -1,5 +1,10 @@
 // npipe: netcat for named pipes, wire-compatible with .NET. See README.md.
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#else
 #include <signal.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -25,15 +30,23 @@ namespace {
 // The features this build was configured without, for --help.
 std::string missing_features() {
     std::string missing;
+#ifdef _WIN32
+    missing +=
+        "\n  on Windows (npipe.exe): `serve -- CMD` (the session supervisor is not ported), "
+        "`serve --echo` (the async echo server is not ported), `anon`, `chat` and `bench` (their "
+        "I/O is POSIX code), `rpc` (not ported); `serve`'s --mode, --group, --allow-uid, "
+        "--allow-gid and "
+        "--shared-memory (Unix sockets only); `list --all` and `--clean` (no socket files)";
+#endif
 #ifndef NPIPE_HAVE_REMOTE
     missing +=
         "\n  remote pipes over TLS: `npipe gateway`, `connect --server HOST[:PORT]`, "
         "`bench --remote` (configured with NPIPE_BUILD_REMOTE=OFF)";
 #endif
-#ifndef NPIPE_HAVE_RPC
+#if !defined(NPIPE_HAVE_RPC) && !defined(_WIN32)
     missing += "\n  JSON-RPC: `npipe rpc` (configured with NPIPE_BUILD_RPC=OFF)";
 #endif
-#ifndef NPIPE_HAVE_ASIO
+#if !defined(NPIPE_HAVE_ASIO) && !defined(_WIN32)
     missing += "\n  the async echo server: `serve --echo` (configured with NPIPE_BUILD_ASIO=OFF)";
 #endif
     return missing.empty() ? "" : "\n\nThis build lacks:" + missing;
@@ -50,7 +63,8 @@ Durations (--timeout, --idle-timeout, --write-timeout, --dead-peer-timeout) take
 seconds for the others). Negative values are refused. Sizes take K, M and G (KiB, MiB, GiB).
 
 Signals: SIGINT, SIGTERM and SIGHUP end every command that creates a socket, which removes its
-socket file first. stdout is for data, stderr for messages.
+socket file first (on Windows: Ctrl+C and Ctrl+Break). stdout is for data, stderr for messages;
+on Windows both are binary (no line-ending translation).
 
 Examples:
   npipe serve backup > copy.tar              receive a file ...
@@ -141,7 +155,13 @@ int main(int argc, char** argv) {
     using namespace npipe::cli;
     // A peer that goes away must surface as an error message, never kill us. The library never
     // raises SIGPIPE itself; this covers our own writes to stdout (e.g. `npipe ... | head`).
+#ifdef _WIN32
+    // Bytes pass intact: the C runtime's text mode would turn \n into \r\n and stop at ^Z.
+    ::_setmode(_fileno(stdin), _O_BINARY);
+    ::_setmode(_fileno(stdout), _O_BINARY);
+#else
     ::signal(SIGPIPE, SIG_IGN);
+#endif
 
     CLI::App app{"npipe: named and anonymous pipes, wire-compatible with .NET's System.IO.Pipes"};
     app.require_subcommand(1);
@@ -152,15 +172,20 @@ int main(int argc, char** argv) {
     add_serve_command(app);
     add_connect_command(app);
     add_list_command(app);
+#ifndef _WIN32
     add_anon_command(app);
     add_chat_command(app);
+#endif
 #ifdef NPIPE_HAVE_REMOTE
     add_gateway_command(app);
 #endif
+#ifndef _WIN32
     add_bench_command(app);
+#endif
 #ifdef NPIPE_HAVE_RPC
     add_rpc_command(app);
 #endif
+#ifndef _WIN32
     // serve.cpp defines serve's flags; its examples live with the others' help texts here.
     app.get_subcommand("serve")->footer(R"(Examples:
   npipe serve backup > copy.tar             receive one client's data into a file
@@ -172,6 +197,7 @@ int main(int argc, char** argv) {
 
 Exit status: 0 when the transfer completed; 1 when it did not (the client went away, our
 output was closed, a timeout) with the reason on stderr; with --once, CMD's status.)");
+#endif
 
     if (auto unknown = unknown_subcommand(app, argc, argv)) {
         std::cerr << "npipe: " << *unknown << '\n';

@@ -1,6 +1,11 @@
 #include "relay.hpp"
 
+#ifdef _WIN32
+#include <io.h>
+#include <windows.h>
+#else
 #include <unistd.h>
+#endif
 
 #include <condition_variable>
 #include <cstdio>
@@ -70,7 +75,12 @@ int relay_stdio(pipe_stream& pipe, const relay_options& options, std::vector<std
             return format_bytes(sent) + " sent, " + format_bytes(received) + " received, " +
                    format_bytes((sent + received) / seconds) + "/s";
         });
+#ifdef _WIN32
+        r = relay(pipe, ::GetStdHandle(STD_INPUT_HANDLE), ::GetStdHandle(STD_OUTPUT_HANDLE),
+                  with_counters, carry);
+#else
         r = relay(pipe, 0, 1, with_counters, carry);
+#endif
     }
     if (result)
         *result = r;

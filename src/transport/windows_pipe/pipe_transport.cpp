@@ -159,8 +159,8 @@ std::size_t pipe_transport::receive(std::span<std::byte> buffer, std::chrono::na
         } else {
             auto room = std::min<std::size_t>(buffer.size(), MAXDWORD);
             error = io(false, buffer.data(), static_cast<DWORD>(room), done);
-            if (error == 0 && done == 0)
-                continue;  // a peer's empty write: not the end of the stream
+            // A peer's empty write is its half-close (shutdown() below): the end of its data,
+            // as a .NET or Win32 reader also takes a read of 0 bytes.
             if (error == 0) {
                 result = done;
                 break;
@@ -256,8 +256,25 @@ std::size_t pipe_transport::send(std::span<const std::span<const std::byte>> pie
 
 bool pipe_transport::shutdown(shutdown_how how, std::error_code& ec) noexcept {
     ec.clear();
-    if (how != shutdown_how::receive)
+    if (how == shutdown_how::receive)
+        return true;
+    // A Windows pipe has no half-close. A byte pipe stands in with an empty write: its reader's
+    // ReadFile returns 0 bytes, which npipe, .NET and C programs all read as the end of the
+    // stream, and the other direction stays open. In a message pipe an empty write is an
+    // empty message, so there is no such stand-in.
+    if (message_ || how == shutdown_how::both) {
         ec = errc::not_supported;
+        return true;
+    }
+    if (!enter()) {
+        ec = errc::broken_pipe;
+        return true;
+    }
+    DWORD done = 0;
+    DWORD error = io(true, nullptr, 0, done);
+    leave();
+    if (error != 0)
+        ec = is_end_of_stream(error) ? std::error_code(errc::broken_pipe) : win_code(error);
     return true;
 }
 

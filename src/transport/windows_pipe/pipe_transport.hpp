@@ -42,7 +42,8 @@ class pipe_transport final : public transport {
                         std::error_code& ec) noexcept override;
     std::size_t send(std::span<const std::span<const std::byte>> pieces,
                      std::error_code& ec) noexcept override;
-    /// A Windows pipe has no half-close: ending one direction only is errc::not_supported
+    /// A Windows pipe has no half-close: a byte pipe's send side ends with an empty write (its
+    /// reader reads 0 bytes: the end of the stream); a message pipe's is errc::not_supported
     /// (the handle stays open and the direction usable).
     bool shutdown(shutdown_how how, std::error_code& ec) noexcept override;
     void end() noexcept override;
