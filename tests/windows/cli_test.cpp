@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -210,6 +211,33 @@ TEST(NpipeExe, DemoServerAndClientExchangeTheSeedBytes) {
     EXPECT_EQ(server.proc.wait(30s), 0ul) << server.err.content();
     EXPECT_EQ(client.out.content(), "1\n");
     EXPECT_EQ(server.out.content(), "2\n");
+}
+
+TEST(NpipeExe, ChatKeepsMessageBoundariesWithAPlainWin32Server) {
+    auto name = unique_pipe_name("cli-chat");
+    peer_process peer({"chat-server", name}, "win32_peer.exe");
+    wait_for_server(name);
+    // stdin stays open (we hold its writer): the chat ends by the server's message "x".
+    HANDLE read_end = nullptr, write_end = nullptr;
+    ASSERT_TRUE(::CreatePipe(&read_end, &write_end, nullptr, 0));
+    auto close_handle = [](HANDLE h) { ::CloseHandle(h); };
+    std::unique_ptr<void, decltype(close_handle)> reader(read_end, close_handle),
+        writer(write_end, close_handle);
+    DWORD n = 0;
+    ASSERT_TRUE(::WriteFile(write_end, "hello from npipe\n", 17, &n, nullptr));
+    temp_file out, err;
+    npipe::process_options o;
+    o.stdin_fd = read_end;
+    o.stdout_fd = out.open_write();
+    o.stderr_fd = err.open_write();
+    peer_process chat({"chat", "client", name, "--timeout", "20s"}, "npipe.exe", o);
+    out.close();
+    err.close();
+    reader.reset();
+    EXPECT_EQ(peer.wait(60s), 0ul) << "the Win32 server got another message (3) or failed";
+    EXPECT_EQ(chat.wait(60s), 0ul) << err.content();
+    // Each message whole on its line, though chat reads them 5 bytes at a time.
+    EXPECT_EQ(out.content(), "a message longer than five bytes\nsecond\nx\n");
 }
 
 TEST(NpipeExe, ListShowsALiveServer) {

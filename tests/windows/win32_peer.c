@@ -6,6 +6,9 @@
  *                            finds the pipe busy until the first is done)
  *   win32_peer client NAME   opens \\.\pipe\NAME (waiting up to 20 s), switches to message
  *                            read mode, sends "ping", expects "pong"
+ *   win32_peer chat-server NAME  creates a message pipe, waits for one client, expects the
+ *                            message "hello from npipe", sends three messages (the last "x"),
+ *                            then reads until the client closes: `npipe chat client`'s peer
  *   win32_peer copy-server NAME SIZE / copy-client NAME SIZE
  *                            a byte pipe's server or client that sends SIZE bytes of
  *                            pattern 2 while it receives SIZE bytes that must be pattern 1
@@ -155,6 +158,21 @@ static int copy_peer(int server, const char* path, unsigned long long size) {
     return result;
 }
 
+static int chat_server(HANDLE pipe) {
+    static const char* const messages[] = {"a message longer than five bytes", "second", "x"};
+    char buffer[256];
+    DWORD n = 0;
+    if (!ReadFile(pipe, buffer, sizeof buffer, &n, NULL) || n != 16 ||
+        memcmp(buffer, "hello from npipe", 16) != 0)
+        return 3;
+    for (int i = 0; i < 3; ++i)
+        if (!WriteFile(pipe, messages[i], (DWORD)strlen(messages[i]), &n, NULL))
+            return fail("write a message");
+    while (ReadFile(pipe, buffer, sizeof buffer, &n, NULL) || GetLastError() == ERROR_MORE_DATA)
+        ; /* until the client closes */
+    return 0;
+}
+
 int main(int argc, char** argv) {
     char path[300];
     HANDLE pipe;
@@ -166,7 +184,8 @@ int main(int argc, char** argv) {
         return copy_peer(argv[1][5] == 's', path, strtoull(argv[3], NULL, 10));
     if (argc != 3)
         return 2;
-    if (strcmp(argv[1], "server") == 0 || strcmp(argv[1], "server2") == 0) {
+    if (strcmp(argv[1], "server") == 0 || strcmp(argv[1], "server2") == 0 ||
+        strcmp(argv[1], "chat-server") == 0) {
         int clients = strcmp(argv[1], "server2") == 0 ? 2 : 1;
         pipe = CreateNamedPipeA(path, PIPE_ACCESS_DUPLEX,
                                 PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1, 65536,
@@ -177,7 +196,7 @@ int main(int argc, char** argv) {
         while (clients-- > 0 && result == 0) {
             if (!ConnectNamedPipe(pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED)
                 return fail("ConnectNamedPipe");
-            result = exchange(pipe, 1);
+            result = argv[1][0] == 'c' ? chat_server(pipe) : exchange(pipe, 1);
             DisconnectNamedPipe(pipe);
         }
     } else {

@@ -3,10 +3,14 @@
 // read in 5-byte chunks until is_message_complete() and printed on its own line. Both sides
 // may send at any time; the chat ends for both when either side sends the message "x" or its
 // stdin ends. Messages go to stdout, everything else to stderr.
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -30,6 +34,41 @@ namespace {
 constexpr std::size_t chunk_size = 5;
 const std::string end_message = "x";
 
+#ifdef _WIN32
+// Raised when the chat is over, to wake the stdin reader: the thread that constructs it, blocked
+// in ReadFile (a console or pipe read cannot also wait on an event), is woken with
+// CancelSynchronousIo, again until it says it is done (a cancel that comes just before its
+// read begins finds nothing to cancel).
+class end_signal {
+  public:
+    end_signal() {
+        ::DuplicateHandle(::GetCurrentProcess(), ::GetCurrentThread(), ::GetCurrentProcess(),
+                          &reader_, THREAD_TERMINATE, FALSE, 0);
+    }
+    ~end_signal() {
+        if (reader_)
+            ::CloseHandle(reader_);
+    }
+    end_signal(const end_signal&) = delete;
+    end_signal& operator=(const end_signal&) = delete;
+
+    void raise() {
+        over_ = true;
+        while (reader_ && !reader_done_) {
+            ::CancelSynchronousIo(reader_);
+            ::Sleep(20);
+        }
+    }
+    bool over() const { return over_; }
+    /// Called by the reader as it stops reading stdin.
+    void reader_done() { reader_done_ = true; }
+
+  private:
+    HANDLE reader_ = nullptr;
+    std::atomic<bool> over_{false};
+    std::atomic<bool> reader_done_{false};
+};
+#else
 // An eventfd, owned: raised when the chat is over, to wake the stdin reader.
 class end_signal {
   public:
@@ -53,6 +92,7 @@ class end_signal {
     int fd_;
     std::atomic<bool> over_{false};
 };
+#endif
 
 struct chat_state {
     end_signal end;
@@ -114,6 +154,24 @@ void send_lines(pipe_stream& pipe, chat_state& chat) {
         return !ec && line != end_message;
     };
     for (;;) {
+#ifdef _WIN32
+        if (chat.end.over())
+            return;
+        DWORD got = 0;
+        if (!::ReadFile(::GetStdHandle(STD_INPUT_HANDLE), buffer, sizeof buffer, &got, nullptr)) {
+            DWORD error = ::GetLastError();
+            if (chat.end.over())
+                return;  // woken by the end of the chat
+            if (error != ERROR_BROKEN_PIPE && error != ERROR_HANDLE_EOF) {
+                chat.fail("read from stdin: " + std::system_category().message(error));
+                return;
+            }
+            got = 0;
+        }
+        if (chat.end.over())
+            return;
+        auto n = static_cast<std::ptrdiff_t>(got);
+#else
         pollfd fds[2] = {{0, POLLIN, 0}, {chat.end.fd(), POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0) {
             if (errno == EINTR)
@@ -130,6 +188,7 @@ void send_lines(pipe_stream& pipe, chat_state& chat) {
             chat.fail(std::string("read from stdin: ") + std::strerror(errno));
             return;
         }
+#endif
         if (n == 0) {
             if (!pending.empty())
                 send(std::move(pending));  // a last line without a newline
@@ -150,6 +209,15 @@ int chat(pipe_stream& pipe) {
     chat_state state;
     std::thread receiver([&] { receive_messages(pipe, state); });
     send_lines(pipe, state);
+#ifdef _WIN32
+    // Our side is done (or the other side is). Closing wakes our receiver (a Windows pipe may be
+    // closed from another thread), and the peer reads the end after the messages already sent.
+    state.end.reader_done();
+    state.end.raise();
+    pipe.close();
+    receiver.join();
+    return state.status;
+#else
     // Our side is done (or the other side is). shutdown(2) wakes our receiver, and the peer
     // reads end of stream after the messages already sent, which ends the chat there too. It
     // leaves the pipe object alone: closing it while the receiver thread is inside read() would
@@ -159,6 +227,7 @@ int chat(pipe_stream& pipe) {
     receiver.join();
     pipe.close();
     return state.status;
+#endif
 }
 
 }  // namespace

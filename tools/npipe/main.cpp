@@ -33,8 +33,8 @@ std::string missing_features() {
 #ifdef _WIN32
     missing +=
         "\n  on Windows (npipe.exe): `serve -- CMD` (the session supervisor is not ported), "
-        "`serve --echo` (the async echo server is not ported), `anon`, `chat` and `bench` (their "
-        "I/O is POSIX code), `rpc` (not ported); `serve`'s --mode, --group, --allow-uid, "
+        "`serve --echo` (the async echo server is not ported), `anon` and `bench` (their I/O is "
+        "POSIX code), `rpc` (not ported); `serve`'s --mode, --group, --allow-uid, "
         "--allow-gid and "
         "--shared-memory (Unix sockets only); `list --all` and `--clean` (no socket files)";
 #endif
@@ -174,8 +174,8 @@ int main(int argc, char** argv) {
     add_list_command(app);
 #ifndef _WIN32
     add_anon_command(app);
-    add_chat_command(app);
 #endif
+    add_chat_command(app);
 #ifdef NPIPE_HAVE_REMOTE
     add_gateway_command(app);
 #endif
