@@ -45,6 +45,22 @@ static int exchange(HANDLE pipe, int server) {
     return 0;
 }
 
+/* Opens \\.\pipe\NAME as a plain Win32 client does: waiting up to 20 s for a server, in
+ * WaitNamedPipe while every instance is busy. INVALID_HANDLE_VALUE when none came. */
+static HANDLE open_client(const char* path, DWORD flags) {
+    ULONGLONG until = GetTickCount64() + 20000;
+    for (;;) {
+        HANDLE pipe =
+            CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, flags, NULL);
+        if (pipe != INVALID_HANDLE_VALUE || GetTickCount64() > until)
+            return pipe;
+        if (GetLastError() == ERROR_PIPE_BUSY)
+            WaitNamedPipeA(path, 1000);
+        else
+            Sleep(20); /* no server yet */
+    }
+}
+
 /* Byte i of pattern `seed`, as tests/windows/cli_test.cpp writes it. */
 static unsigned char peer_pattern(unsigned long long i, int seed) {
     return (unsigned char)(i * 131u + (i >> 12) + (unsigned)seed * 7u);
@@ -139,19 +155,9 @@ static int copy_peer(int server, const char* path, unsigned long long size) {
                 return fail("ConnectNamedPipe");
         }
     } else {
-        ULONGLONG until = GetTickCount64() + 20000;
-        for (;;) {
-            pipe = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                               FILE_FLAG_OVERLAPPED, NULL);
-            if (pipe != INVALID_HANDLE_VALUE)
-                break;
-            if (GetTickCount64() > until)
-                return fail("CreateFile");
-            if (GetLastError() == ERROR_PIPE_BUSY)
-                WaitNamedPipeA(path, 1000);
-            else
-                Sleep(20);
-        }
+        pipe = open_client(path, FILE_FLAG_OVERLAPPED);
+        if (pipe == INVALID_HANDLE_VALUE)
+            return fail("CreateFile");
     }
     result = copy_both_ways(pipe, size);
     CloseHandle(pipe);
@@ -201,18 +207,9 @@ int main(int argc, char** argv) {
         }
     } else {
         DWORD mode = PIPE_READMODE_MESSAGE;
-        ULONGLONG until = GetTickCount64() + 20000;
-        for (;;) {
-            pipe = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
-            if (pipe != INVALID_HANDLE_VALUE)
-                break;
-            if (GetTickCount64() > until)
-                return fail("CreateFile");
-            if (GetLastError() == ERROR_PIPE_BUSY)
-                WaitNamedPipeA(path, 1000);
-            else
-                Sleep(20); /* no server yet: what a plain Win32 client does */
-        }
+        pipe = open_client(path, 0);
+        if (pipe == INVALID_HANDLE_VALUE)
+            return fail("CreateFile");
         if (!SetNamedPipeHandleState(pipe, &mode, NULL, NULL))
             return fail("SetNamedPipeHandleState");
         result = exchange(pipe, 0);
