@@ -62,7 +62,8 @@ struct relay_result {
 
 /// Copies `input` to the pipe and the pipe to `output` at the same time, so that neither
 /// direction can block the other. `input` and `output` are handles of the platform (file
-/// descriptors on POSIX: a file, a terminal, a pipe or a socket).
+/// descriptors on POSIX: a file, a terminal, a pipe or a socket; HANDLEs on Windows, read and
+/// written synchronously).
 ///
 /// At the end of the input the pipe's write side is shut down and the pipe is read to its end;
 /// the call returns when both directions are done. It returns early, at once, when the peer has
@@ -74,7 +75,10 @@ struct relay_result {
 /// `carry` (may be null) holds input read but not delivered because the peer went away: it is
 /// sent first, and refilled on such a failure, so a caller that reconnects loses no input that
 /// never reached a peer. The write timeout sets the pipe's send timeout (SO_SNDTIMEO on POSIX)
-/// for as long as the pipe lives. Never raises SIGPIPE.
+/// for as long as the pipe lives; on Windows a watchdog thread closes the pipe when a write has
+/// made no progress for that long. On Windows the write side is shut down with an empty write
+/// (pipe_stream::shutdown_write()), which Wine drops: there a relay learns the end of its
+/// peer's input only when the peer closes. Never raises SIGPIPE.
 relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
                    pipe_stream::native_handle_type output, const relay_options& options = {},
                    std::vector<std::byte>* carry = nullptr);

@@ -13,7 +13,9 @@
 //   message pipes                  native PIPE_TYPE_MESSAGE pipes, wire-compatible with .NET and
 //                                  Win32 peers on Windows (npipe's frames are Linux-only)
 //   pipe_options::socket_mode, socket_group   refused (errc::not_supported): POSIX-only
-//   pipe_stream::shutdown_write()  errc::not_supported: a Windows pipe has no half-close
+//   pipe_stream::shutdown_write()  byte pipes: an empty write, which the peer reads as the end
+//                                  of the stream (a Windows pipe has no half-close; Wine drops
+//                                  empty writes); message pipes: errc::not_supported
 //   pipe_options::spin_before_block ignored
 //   anonymous pipes                CreatePipe; the handle string is the HANDLE's value in decimal
 //                                  (.NET's GetClientHandleAsString())
