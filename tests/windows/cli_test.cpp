@@ -118,6 +118,27 @@ void wait_for_server(const std::string& name) {
     FAIL() << "no server on " << name;
 }
 
+// What npipe.exe's copies end with: a byte pipe's half-close is an empty write, and the other
+// direction stays open.
+TEST(WindowsHalfClose, ShutdownWriteKeepsTheOtherDirectionAndEndsThePeersStream) {
+    auto name = unique_pipe_name("half-close");
+    npipe::named_pipe_server server(name);
+    npipe::named_pipe_client client(name);
+    client.connect(20s);
+    server.wait_for_connection(20s);
+    server.write("before the end");
+    server.shutdown_write();
+    EXPECT_FALSE(server.can_write());
+    client.write("still heard");
+    EXPECT_EQ(npipe::test::pipe_io::read_n(server, 11), "still heard");
+    EXPECT_EQ(npipe::test::pipe_io::read_n(client, 14), "before the end");
+    NPIPE_SKIP_ON_WINE(no_empty_writes);
+    std::byte b[8];
+    EXPECT_EQ(client.read(b), 0u);  // the end of the server's data, the pipe still open
+    client.write("after it");
+    EXPECT_EQ(npipe::test::pipe_io::read_n(server, 8), "after it");
+}
+
 TEST(NpipeExe, CopiesFiftyMiBBothWaysBetweenServeAndConnect) {
     auto name = unique_pipe_name("cli-copy");
     const auto a = pattern(50 * mib, 1), b = pattern(50 * mib, 2);
