@@ -12,21 +12,14 @@
 #include <thread>
 #include <unordered_map>
 
+#include "dispatch.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/rpc/message.hpp"
 
 namespace npipe::rpc {
 
-namespace {
-
-constexpr std::string_view cancel_method = "$/cancelRequest";
-
-// The key of a request id in the table of running requests (ids may be numbers or strings).
-std::string id_key(const json& id) {
-    return id.dump();
-}
-
-}  // namespace
+using detail::cancel_method;
+using detail::id_key;
 
 struct connection::impl : std::enable_shared_from_this<impl> {
     struct pending_call {
@@ -50,8 +43,6 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     std::mutex write_mutex;
     mutable std::mutex mutex;  // everything below
     std::condition_variable_any state_changed;
-    std::unordered_map<std::string, raw_handler> methods;
-    raw_handler fallback;
     std::unordered_map<std::int64_t, std::shared_ptr<pending_call>> pending;
     std::int64_t next_id = 1;
     std::map<std::string, std::stop_source> running;  // by id_key
@@ -65,8 +56,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
     // Sends one document; a failed write ends the connection (the pipe is broken).
     std::error_code send(const json& document) {
-        std::string frame;
-        encode_frame(options.framing, serialize(document), frame);
+        std::string frame = detail::frame_document(options.framing, document);
         std::error_code ec;
         {
             std::lock_guard lock(write_mutex);
@@ -77,10 +67,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         return ec;
     }
 
-    rpc_error closed_error() const {
-        return rpc_error(errc::connection_closed,
-                         "connection on pipe '" + stream.pipe_name() + "' closed: " + reason_text);
-    }
+    rpc_error closed_error() const { return detail::closed_error(stream.pipe_name(), reason_text); }
 
     void end(std::error_code why, std::string text) {
         std::unique_lock lock(mutex);
@@ -115,20 +102,18 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         for (;;) {
             std::error_code ec;
             std::size_t n = stream.read(buffer, ec);
-            if (ec)
-                return end(ec, "read failed: " + ec.message());
-            if (n == 0) {
-                if (decoder.buffered() > 0)
-                    return end(errc::frame_error, "the peer closed inside a message");
-                return end(errc::connection_closed, "the peer closed the connection");
+            if (ec || n == 0) {
+                auto [why, text] = detail::reading_ended(ec, decoder.buffered());
+                return end(why, std::move(text));
             }
             decoder.feed(std::string_view(reinterpret_cast<const char*>(buffer.data()), n),
                          stream.is_message_complete());
             while (auto document = decoder.next(ec))
                 receive(*document);
-            if (ec)
-                return end(ec, "the peer broke the " + std::string(to_string(options.framing)) +
-                                   " framing: " + decoder.error_reason());
+            if (ec) {
+                auto [why, text] = detail::framing_broken(options.framing, decoder);
+                return end(why, std::move(text));
+            }
             std::lock_guard lock(mutex);
             if (closed)
                 return;
@@ -136,67 +121,38 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     }
 
     void receive(const std::string& text) {
-        std::error_code ec;
-        std::string why;
-        auto document = parse_document(text, ec, &why);
-        if (!document) {
-            send(make_error(nullptr, rpc_error(errc::parse_error, "Parse error: " + why)));
-            return;
-        }
-        auto messages = classify(*document);
-        job work;
-        work.batch = document->is_array();
-        for (auto& m : messages) {
-            switch (m.type) {
-                case message::kind::response:
-                    complete(m);
-                    break;
-                case message::kind::notification:
-                    if (m.method == cancel_method) {
-                        cancel_incoming(m.params);
-                        break;
-                    }
-                    [[fallthrough]];
-                case message::kind::request:
-                case message::kind::invalid:
-                    work.messages.push_back(std::move(m));
-                    break;
-            }
-        }
-        if (work.messages.empty())
+        auto r = detail::sort_received(text);
+        if (r.answer)
+            send(*r.answer);
+        for (auto& m : r.responses)
+            complete(m);
+        for (auto& key : r.cancelled)
+            cancel_incoming(key);
+        if (r.work.empty())
             return;
         std::unique_lock lock(mutex);
         if (closed)
             return;
         if (queue.size() >= options.max_queued_requests) {
             lock.unlock();
-            reject_busy(work);
+            if (auto answer = detail::busy_answer(r.work, r.batch))
+                send(*answer);
             return;
         }
-        for (auto& m : work.messages)
+        for (auto& m : r.work)
             if (m.type == message::kind::request)
                 running.try_emplace(id_key(m.id));
-        queue.push_back(std::move(work));
+        queue.push_back({std::move(r.work), r.batch});
         lock.unlock();
         state_changed.notify_all();
     }
 
-    void reject_busy(const job& work) {
-        json answers = json::array();
-        rpc_error busy(errc::server_busy, "Server busy: too many requests queued");
-        for (const auto& m : work.messages)
-            if (m.type != message::kind::notification)
-                answers.push_back(make_error(m.id, busy));
-        if (answers.empty())
-            return;
-        send(work.batch ? answers : answers.front());
-    }
-
     void complete(const message& m) {
-        if (!m.id.is_number_integer())
-            return;  // not an id of ours (or the peer's parse error)
+        auto id = detail::call_id_of(m);
+        if (!id)
+            return;
         std::lock_guard lock(mutex);
-        auto it = pending.find(m.id.get<std::int64_t>());
+        auto it = pending.find(*id);
         if (it == pending.end())
             return;  // timed out or cancelled meanwhile: dropped
         auto call = it->second;
@@ -209,11 +165,9 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         call->cv.notify_all();
     }
 
-    void cancel_incoming(const json& params) {
-        if (!params.is_object() || !params.contains("id"))
-            return;
+    void cancel_incoming(const std::string& key) {
         std::lock_guard lock(mutex);
-        auto it = running.find(id_key(params["id"]));
+        auto it = running.find(key);
         if (it != running.end())
             it->second.request_stop();
     }
@@ -231,43 +185,33 @@ struct connection::impl : std::enable_shared_from_this<impl> {
             for (auto& m : work.messages)
                 if (auto answer = run(m))
                     answers.push_back(std::move(*answer));
-            if (!answers.empty())
-                send(work.batch ? answers : answers.front());
+            if (auto answer = detail::join_answers(std::move(answers), work.batch))
+                send(*answer);
         }
     }
 
     // Runs one received message; the answer to send, if any.
     std::optional<json> run(message& m) {
         if (m.type == message::kind::invalid)
-            return json{{"jsonrpc", "2.0"}, {"id", m.id}, {"error", m.error}};
+            return detail::invalid_answer(m);
         const bool is_request = m.type == message::kind::request;
         std::stop_token stop;
-        raw_handler handler;
-        {
+        if (is_request) {
             std::lock_guard lock(mutex);
-            if (is_request) {
-                auto it = running.find(id_key(m.id));
-                if (it != running.end())
-                    stop = it->second.get_token();
-            }
-            auto h = methods.find(m.method);
-            if (h != methods.end())
-                handler = h->second;
-            else
-                handler = fallback;
+            auto it = running.find(id_key(m.id));
+            if (it != running.end())
+                stop = it->second.get_token();
         }
+        raw_handler handler = owner->find_method(m.method);
         std::optional<json> answer;
+        call_context ctx(*owner, m.method, m.id, stop);
         try {
             if (!handler)
-                throw rpc_error(errc::method_not_found, "Method not found: " + m.method);
-            call_context ctx(*owner, m.method, m.id, stop);
+                detail::throw_method_not_found(m.method);
             ctx.throw_if_cancelled();
-            json result = handler(m.params, ctx);
-            answer = make_result(m.id, std::move(result));
-        } catch (const rpc_error& e) {
-            answer = make_error(m.id, e);
-        } catch (const std::exception& e) {
-            answer = make_error(m.id, rpc_error(errc::internal_error, e.what()));
+            answer = make_result(m.id, handler(m.params, ctx));
+        } catch (...) {
+            answer = detail::error_answer(m.id, std::current_exception(), ctx.cancelled());
         }
         if (!is_request)
             return std::nullopt;
@@ -309,10 +253,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         lock.unlock();
         if (!was_closed)
             send(make_request(nullptr, cancel_method, {{"id", id}}));
-        if (options.stop.stop_requested())
-            throw rpc_error(errc::request_cancelled, "Request cancelled");
-        throw rpc_error(errc::timed_out,
-                        "call timed out after " + std::to_string(options.timeout.count()) + " ms");
+        throw detail::given_up_error(options.stop.stop_requested(), options.timeout);
     }
 };
 
@@ -328,16 +269,6 @@ connection::~connection() {
     for (auto& w : impl_->workers)
         if (w.joinable())
             w.join();
-}
-
-void connection::add_method(std::string method, raw_handler handler) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->methods[std::move(method)] = std::move(handler);
-}
-
-void connection::set_fallback(raw_handler handler) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->fallback = std::move(handler);
 }
 
 void connection::start() {

@@ -47,28 +47,14 @@ struct call_options {
 /// error, or close(). Calls may be made from any threads at once, including from handlers.
 /// The destructor closes the pipe and joins the connection's threads: destroy it from a
 /// thread that is not one of its handlers.
-class connection {
+class connection : public method_registry<raw_handler, detail::make_raw_handler> {
   public:
     explicit connection(pipe_stream& stream, connection_options options = {});
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    /// Registers (or replaces) the handler of `method`, for requests and notifications alike.
-    void add_method(std::string method, raw_handler handler);
-    /// Registers a typed handler (make_handler): params by position or, with `names`, by name.
-    template <class F>
-    void add_method(std::string method, F f, std::vector<std::string> names) {
-        add_method(std::move(method), make_handler(std::move(f), std::move(names)));
-    }
-    template <class F>
-    requires(!std::is_convertible_v<F, raw_handler>) void add_method(std::string method, F f) {
-        add_method(std::move(method), make_handler(std::move(f)));
-    }
-
-    /// Sets the handler of every method that has none of its own (call_context::method() names
-    /// the method); without one, such calls are answered errc::method_not_found.
-    void set_fallback(raw_handler handler);
+    // add_method(), set_fallback(): method_registry's (handler.hpp).
 
     /// Starts reading and dispatching (once; handlers may be added later too).
     void start();

@@ -4,11 +4,14 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 #include "npipe/rpc/error.hpp"
@@ -16,13 +19,18 @@
 namespace npipe::rpc {
 
 class connection;
+class async_connection;
 
-/// What a handler knows about the request it runs for.
+/// What a handler knows about the request it runs for (on a connection or an
+/// async_connection; the same handlers serve both).
 class call_context {
   public:
     call_context(connection& conn, const std::string& method, const json& id,
                  std::stop_token stop) noexcept
-        : conn_(conn), method_(method), id_(id), stop_(std::move(stop)) {}
+        : conn_(&conn), method_(method), id_(id), stop_(std::move(stop)) {}
+    call_context(async_connection& conn, const std::string& method, const json& id,
+                 std::stop_token stop) noexcept
+        : async_conn_(&conn), method_(method), id_(id), stop_(std::move(stop)) {}
     /// The method called.
     const std::string& method() const noexcept { return method_; }
     /// The request's id (null for a notification).
@@ -38,10 +46,27 @@ class call_context {
             throw rpc_error(errc::request_cancelled, "Request cancelled");
     }
     /// The connection the request came on: a handler may call the peer back through it.
-    connection& conn() const noexcept { return conn_; }
+    /// Throws std::logic_error in a handler of an async_connection (use async_conn()).
+    connection& conn() const {
+        if (!conn_)
+            throw std::logic_error(
+                "npipe::rpc::call_context::conn(): an async_connection's "
+                "handler (use async_conn())");
+        return *conn_;
+    }
+    /// The async_connection the request came on (a coroutine handler co_awaits its calls back
+    /// to the peer). Throws std::logic_error in a handler of a (synchronous) connection.
+    async_connection& async_conn() const {
+        if (!async_conn_)
+            throw std::logic_error(
+                "npipe::rpc::call_context::async_conn(): a synchronous "
+                "connection's handler (use conn())");
+        return *async_conn_;
+    }
 
   private:
-    connection& conn_;
+    connection* conn_ = nullptr;
+    async_connection* async_conn_ = nullptr;
     const std::string& method_;
     const json& id_;
     std::stop_token stop_;
@@ -146,6 +171,58 @@ decltype(auto) invoke_with(F& f, call_context* ctx, const json& params,
 
 }  // namespace detail
 
+namespace detail {
+
+/// Checks `names` against the parameters `F` takes (std::invalid_argument when they differ).
+template <class F>
+void check_names(const std::vector<std::string>& names) {
+    constexpr std::size_t arity = handler_args<F>::arity;
+    if (!names.empty() && names.size() != arity)
+        throw std::invalid_argument("npipe::rpc::make_handler: " + std::to_string(names.size()) +
+                                    " parameter names for a function of " + std::to_string(arity) +
+                                    " parameters");
+}
+
+/// Calls `f` with its parameters converted from `params` (the rules of make_handler) and
+/// returns what it returns, as is: make_handler converts it to JSON, the async layer awaits it
+/// first when it is a coroutine.
+template <class F>
+decltype(auto) apply_params(F& f, call_context& ctx, const json& params,
+                            const std::vector<std::string>& names) {
+    using args = typename handler_args<F>::type;
+    constexpr std::size_t arity = handler_args<F>::arity;
+    auto call = [&](const json& p) -> decltype(auto) {
+        return invoke_with<args>(f, &ctx, p, names, std::make_index_sequence<arity>{});
+    };
+    if constexpr (is_raw_json<args>::value) {
+        if (names.empty())
+            return call(json::array({params}));
+    }
+    if (params.is_null()) {
+        if (arity != 0)
+            throw_invalid_params("expected " + std::to_string(arity) + " parameters, got none");
+        return call(json::array());
+    }
+    if (params.is_array()) {
+        if (params.size() != arity)
+            throw_invalid_params("expected " + std::to_string(arity) + " parameters, got " +
+                                 std::to_string(params.size()));
+        return call(params);
+    }
+    if (params.is_object()) {
+        if (!names.empty())
+            return call(params);
+        if constexpr (arity == 0)
+            return call(json::array());
+        if constexpr (arity == 1)
+            return call(json::array({params}));
+        throw_invalid_params("parameters by name, but the method takes them by position only");
+    }
+    throw_invalid_params("params must be an array or an object");
+}
+
+}  // namespace detail
+
 /// Adapts `f` to a raw_handler. `f` may take a `call_context&` first; its other parameters are
 /// converted from the params: by position from an array (the count must match), by name from
 /// an object when `names` names them in order. A function of one parameter given an object
@@ -154,53 +231,79 @@ decltype(auto) invoke_with(F& f, call_context* ctx, const json& params,
 /// answers null). Throws std::invalid_argument when `names` has the wrong count.
 template <class F>
 raw_handler make_handler(F f, std::vector<std::string> names = {}) {
-    using traits = detail::callable_traits<detail::bare<F>>;
-    using args = typename detail::handler_args<F>::type;
-    constexpr std::size_t arity = detail::handler_args<F>::arity;
-    if (!names.empty() && names.size() != arity)
-        throw std::invalid_argument("npipe::rpc::make_handler: " + std::to_string(names.size()) +
-                                    " parameter names for a function of " + std::to_string(arity) +
-                                    " parameters");
+    detail::check_names<F>(names);
     return [f = std::move(f), names = std::move(names)](const json& params,
                                                         call_context& ctx) mutable -> json {
-        constexpr std::size_t arity = detail::handler_args<F>::arity;
-        auto call = [&](const json& p, const std::vector<std::string>& n) -> json {
-            if constexpr (std::is_void_v<typename traits::result>) {
-                detail::invoke_with<args>(f, &ctx, p, n, std::make_index_sequence<arity>{});
-                return nullptr;
-            } else {
-                return json(
-                    detail::invoke_with<args>(f, &ctx, p, n, std::make_index_sequence<arity>{}));
-            }
-        };
-        if constexpr (detail::is_raw_json<args>::value) {
-            if (names.empty())
-                return call(json::array({params}), names);
+        using result = typename detail::callable_traits<detail::bare<F>>::result;
+        if constexpr (std::is_void_v<result>) {
+            detail::apply_params(f, ctx, params, names);
+            return nullptr;
+        } else {
+            return json(detail::apply_params(f, ctx, params, names));
         }
-        if (params.is_null()) {
-            if (arity != 0)
-                detail::throw_invalid_params("expected " + std::to_string(arity) +
-                                             " parameters, got none");
-            return call(json::array(), names);
-        }
-        if (params.is_array()) {
-            if (params.size() != arity)
-                detail::throw_invalid_params("expected " + std::to_string(arity) +
-                                             " parameters, got " + std::to_string(params.size()));
-            return call(params, names);
-        }
-        if (params.is_object()) {
-            if (!names.empty())
-                return call(params, names);
-            if constexpr (arity == 0)
-                return call(json::array(), names);
-            if constexpr (arity == 1)
-                return call(json::array({params}), names);
-            detail::throw_invalid_params(
-                "parameters by name, but the method takes them by position only");
-        }
-        detail::throw_invalid_params("params must be an array or an object");
     };
 }
+
+namespace detail {
+/// The handlers of one connection, safe to change while requests run.
+template <class Handler>
+struct method_table {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Handler> methods;
+    Handler fallback;
+};
+}  // namespace detail
+
+/// The method registration of a connection (`Handler`: raw_handler, or the async layer's
+/// async_handler; `Make` adapts a typed callable to it). Copies share one table.
+template <class Handler, class Make>
+class method_registry {
+  public:
+    /// Registers (or replaces) the handler of `method`, for requests and notifications alike.
+    void add_method(std::string method, Handler handler) {
+        std::lock_guard lock(table_->mutex);
+        table_->methods[std::move(method)] = std::move(handler);
+    }
+    /// Registers a typed handler (make_handler's rules): params by position or, with `names`,
+    /// by name.
+    template <class F>
+    void add_method(std::string method, F f, std::vector<std::string> names) {
+        add_method(std::move(method), Make{}(std::move(f), std::move(names)));
+    }
+    template <class F>
+    requires(!std::is_convertible_v<F, Handler>) void add_method(std::string method, F f) {
+        add_method(std::move(method), Make{}(std::move(f), {}));
+    }
+
+    /// Sets the handler of every method that has none of its own (call_context::method() names
+    /// the method); without one, such calls are answered errc::method_not_found.
+    void set_fallback(Handler handler) {
+        std::lock_guard lock(table_->mutex);
+        table_->fallback = std::move(handler);
+    }
+
+  protected:
+    ~method_registry() = default;
+    /// The handler of `method` in `table`, else the fallback, else an empty one.
+    static Handler find_method(const detail::method_table<Handler>& table,
+                               const std::string& method) {
+        std::lock_guard lock(table.mutex);
+        auto it = table.methods.find(method);
+        return it != table.methods.end() ? it->second : table.fallback;
+    }
+    Handler find_method(const std::string& method) const { return find_method(*table_, method); }
+
+    std::shared_ptr<detail::method_table<Handler>> table_ =
+        std::make_shared<detail::method_table<Handler>>();
+};
+
+namespace detail {
+struct make_raw_handler {
+    template <class F>
+    raw_handler operator()(F f, std::vector<std::string> names) const {
+        return make_handler(std::move(f), std::move(names));
+    }
+};
+}  // namespace detail
 
 }  // namespace npipe::rpc
