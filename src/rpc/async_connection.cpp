@@ -152,13 +152,7 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
 
     void receive(const std::string& text) {
         auto r = detail::sort_received(text);
-        if (r.answer)
-            send(*r.answer);
-        for (auto& m : r.responses)
-            complete(m);
-        for (auto& key : r.cancelled)
-            cancel_incoming(key);
-        if (r.work.empty())
+        if (!detail::handle_at_once(r, *this))
             return;
         if (active + r.work.size() > options.max_queued_requests) {
             if (auto answer = detail::busy_answer(r.work, r.batch))

@@ -122,13 +122,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
     void receive(const std::string& text) {
         auto r = detail::sort_received(text);
-        if (r.answer)
-            send(*r.answer);
-        for (auto& m : r.responses)
-            complete(m);
-        for (auto& key : r.cancelled)
-            cancel_incoming(key);
-        if (r.work.empty())
+        if (!detail::handle_at_once(r, *this))
             return;
         std::unique_lock lock(mutex);
         if (closed)

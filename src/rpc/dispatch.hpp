@@ -31,6 +31,20 @@ struct received {
 };
 received sort_received(std::string_view text);
 
+/// Does what a received document asks at once of `c` (a connection's impl, with send(json),
+/// complete(message) and cancel_incoming(id key)): the parse error answer, the responses to our
+/// calls, the cancellations. True when `r.work` remains for the handlers.
+template <class Connection>
+bool handle_at_once(received& r, Connection& c) {
+    if (r.answer)
+        c.send(*r.answer);
+    for (auto& m : r.responses)
+        c.complete(m);
+    for (auto& key : r.cancelled)
+        c.cancel_incoming(key);
+    return !r.work.empty();
+}
+
 /// The id of our call that `m` (a response) answers; std::nullopt for an id not ours.
 std::optional<std::int64_t> call_id_of(const message& m);
 

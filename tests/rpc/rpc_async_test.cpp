@@ -1,35 +1,10 @@
 // npipe::rpc::async_connection (docs/rpc.md): two async connections over npipe::asio pipes on
 // one io_context thread, an async server for a synchronous client, the completion tokens,
 // cancellation through slots, stop tokens and timeouts, limits and the connection's end.
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
-#include <asio/version.hpp>
-#include <asio/write.hpp>
-#if ASIO_VERSION >= 102400
-#include <asio/deferred.hpp>
-#else
-#include <asio/experimental/deferred.hpp>
-#endif
+#include <functional>
 
-#include <gtest/gtest.h>
-
-#include <future>
-#include <optional>
-#include <thread>
-
-#include "npipe/asio/named_pipe_acceptor.hpp"
-#include "npipe/asio/named_pipe_client.hpp"
-#include "npipe/named_pipe_client.hpp"
+#include "asio/asio_test_support.hpp"
 #include "npipe/rpc/async_connection.hpp"
-#include "support/test_support.hpp"
 
 using namespace std::chrono_literals;
 using npipe::rpc::errc;
@@ -39,13 +14,11 @@ namespace na = npipe::asio;
 
 namespace {
 
-constexpr auto use_awaitable = ::asio::use_awaitable;
-constexpr auto as_tuple = ::asio::experimental::as_tuple(::asio::use_awaitable);
-#if ASIO_VERSION >= 102400
-constexpr auto& deferred = ::asio::deferred;
-#else
-constexpr auto& deferred = ::asio::experimental::deferred;
-#endif
+using npipe_asio_test::as_tuple;
+using npipe_asio_test::deferred;
+using npipe_asio_test::run;
+using npipe_asio_test::spawn;
+using npipe_asio_test::use_awaitable;
 
 // A params array (built outside the coroutines: g++ 12 miscompiles an initializer list inside
 // a co_await expression).
@@ -60,28 +33,6 @@ struct outcome_promise {
     std::shared_ptr<std::promise<outcome>> p = std::make_shared<std::promise<outcome>>();
     void operator()(std::error_code ec, json r) const { p->set_value({ec, std::move(r)}); }
 };
-
-// Runs the context until it has no more work; fails (rather than hangs) after `limit`.
-void run(::asio::io_context& io, std::chrono::milliseconds limit = 30s) {
-    io.restart();
-    io.run_for(limit);
-    EXPECT_TRUE(io.stopped()) << "operations still pending after " << limit.count() << " ms";
-}
-
-// Spawns a coroutine (a lambda returning an awaitable, kept alive by co_spawn) whose exception
-// fails the test.
-template <class Coroutine>
-void spawn(::asio::io_context& io, Coroutine&& c) {
-    ::asio::co_spawn(io, std::forward<Coroutine>(c), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                ADD_FAILURE() << "coroutine threw: " << x.what();
-            }
-        }
-    });
-}
 
 // A server and a client async connection over one named pipe, both on `io`.
 struct async_pair {
