@@ -16,6 +16,20 @@
 #include "npipe/named_pipe_server.hpp"
 #include "npipe/rpc/rpc.hpp"
 #include "support/test_support.hpp"
+#ifdef NPIPE_HAVE_RPC_ASIO
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "npipe/asio/named_pipe_acceptor.hpp"
+#include "npipe/asio/named_pipe_client.hpp"
+#include "npipe/rpc/async_connection.hpp"
+#endif
 
 using namespace std::chrono_literals;
 using npipe::rpc::errc;
@@ -229,6 +243,199 @@ TEST(VscodeJsonrpc, NodeClientCallsCppServerOnItsOwnPipePath) {
     ASSERT_EQ(peer.wait(), 0) << peer.out() << peer.err();
     EXPECT_EQ(npipe::test::count_of(peer.out(), "ok: "), 7) << peer.out();
 }
+
+#ifdef NPIPE_HAVE_RPC_ASIO
+// The same peers against npipe::rpc::async_connection: the C++ end runs on one io_context
+// thread, its handlers plain functions and coroutines.
+namespace na = npipe::asio;
+constexpr auto use_awaitable = ::asio::use_awaitable;
+constexpr auto as_tuple = ::asio::experimental::as_tuple(::asio::use_awaitable);
+
+// g++ 12 miscompiles an initializer list inside a co_await expression: built outside.
+json array_of(int x) {
+    return json::array({x});
+}
+json pair_of(int a, int b) {
+    return json::array({a, b});
+}
+json by_name(int a, int b) {
+    json o = json::object();
+    o["a"] = a;
+    o["b"] = b;
+    return o;
+}
+
+// cpp_methods for an async_connection: ask_back and wait_cancel are coroutines.
+struct cpp_async_methods {
+    explicit cpp_async_methods(::asio::io_context& io) : seen(io) {}
+    ::asio::steady_timer seen;  // was_cancelled waits on it; wait_cancel cancels it
+    bool saw_cancel = false;
+
+    void install(rpc::async_connection& c) {
+        c.add_method("add", [](int a, int b) { return a + b; }, {"a", "b"});
+        c.add_method("fail", [] {
+            throw rpc::rpc_error(4711, "it failed", json{{"detail", "why"}});
+        });
+        c.add_method("ask_back", [](rpc::call_context& ctx, int x) -> ::asio::awaitable<int> {
+            json r = co_await ctx.async_conn().async_call("twice", array_of(x), use_awaitable);
+            co_return r.get<int>() + 1;
+        });
+        c.add_method("wait_cancel", [this](rpc::call_context& ctx) -> ::asio::awaitable<int> {
+            co_await ctx.async_conn().async_notify("entered", nullptr, use_awaitable);
+            ::asio::steady_timer t(co_await ::asio::this_coro::executor, 60s);
+            co_await t.async_wait(as_tuple);  // the peer's $/cancelRequest aborts it
+            saw_cancel = ctx.cancelled();
+            seen.cancel();
+            ctx.throw_if_cancelled();
+            co_return 0;
+        });
+        c.add_method("was_cancelled", [this]() -> ::asio::awaitable<bool> {
+            if (!saw_cancel) {
+                seen.expires_after(30s);
+                co_await seen.async_wait(as_tuple);
+            }
+            co_return saw_cancel;
+        });
+    }
+};
+
+// Serves one client, accepted on `acceptor`, with cpp_async_methods until it leaves.
+void serve_one_async(::asio::io_context& io, na::named_pipe_acceptor& acceptor, rpc::framing f) {
+    cpp_async_methods methods(io);
+    acceptor.async_accept([&](std::error_code ec, na::pipe_stream pipe) {
+        ASSERT_FALSE(ec) << ec.message();
+        rpc::async_connection c(std::move(pipe), {.framing = f});
+        methods.install(c);
+        c.async_wait_closed([&](std::error_code) { io.stop(); });
+        c.start();
+    });
+    io.run_for(120s);
+}
+
+// run_cpp_checks from an async client, as one coroutine; cancels `slow` through a
+// cancellation slot once the peer's method says it runs.
+::asio::awaitable<void> async_client_checks(na::pipe_stream pipe, rpc::framing f) {
+    rpc::async_connection c(std::move(pipe), {.framing = f});
+    ::asio::cancellation_signal cancel;
+    c.add_method("twice", [](int x) { return 2 * x; });
+    c.add_method("entered", [&] { cancel.emit(::asio::cancellation_type::terminal); });
+    c.start();
+    json sum = co_await c.async_call("add", pair_of(2, 3), use_awaitable);
+    EXPECT_EQ(sum, 5);
+    sum = co_await c.async_call("add", by_name(4, 5), use_awaitable);
+    EXPECT_EQ(sum, 9);
+    json back = co_await c.async_call("ask_back", array_of(20), use_awaitable);
+    EXPECT_EQ(back, 41);
+    auto [ec, error] = co_await c.async_call("fail", nullptr, as_tuple);
+    EXPECT_EQ(ec.value(), 4711);
+    auto e = rpc::rpc_error::from_json(error);
+    EXPECT_EQ(e.message(), "it failed");
+    EXPECT_EQ(e.data().value("detail", ""), "why") << error;
+    auto [ec2, error2] = co_await c.async_call("no_such_method", nullptr, as_tuple);
+    EXPECT_EQ(ec2, errc::method_not_found) << error2;
+    auto [ec3, error3] = co_await c.async_call(
+        "slow", nullptr, ::asio::bind_cancellation_slot(cancel.slot(), as_tuple));
+    EXPECT_EQ(ec3, errc::request_cancelled) << error3;
+    json cancelled = co_await c.async_call("was_cancelled", nullptr, use_awaitable);
+    EXPECT_EQ(cancelled, true);
+    c.close();
+}
+
+// Connects `pipe`, running `io` only until then.
+void connect_async(::asio::io_context& io, na::named_pipe_client& pipe) {
+    bool connected = false;
+    pipe.async_connect(30s, [&](std::error_code ec) {
+        EXPECT_FALSE(ec) << ec.message();
+        connected = true;
+    });
+    while (!connected && io.run_one_for(60s) != 0) {
+    }
+    io.restart();  // it stopped if it ran out of work
+}
+
+void check_peer_server_async(::asio::io_context& io, na::pipe_stream pipe, rpc::framing f) {
+    bool done = false;
+    ::asio::co_spawn(io, async_client_checks(std::move(pipe), f), [&](std::exception_ptr e) {
+        done = true;
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                ADD_FAILURE() << "async checks threw: " << x.what();
+            }
+        }
+    });
+    io.run_for(120s);
+    EXPECT_TRUE(done);
+}
+
+class AsyncStreamJsonRpc : public ::testing::TestWithParam<rpc::framing> {};
+
+TEST_P(AsyncStreamJsonRpc, CSharpClientCallsCppAsyncServer) {
+    REQUIRE_PEER("dotnet");
+    auto name = npipe::test::unique_pipe_name("sjr");
+    ::asio::io_context io;
+    na::named_pipe_acceptor acceptor(io, name);
+    npipe::test::child peer(dotnet_peer("client", name, GetParam()));
+    serve_one_async(io, acceptor, GetParam());
+    ASSERT_EQ(peer.wait(), 0) << peer.out() << peer.err();
+    EXPECT_EQ(npipe::test::count_of(peer.out(), "ok: "), 7) << peer.out();
+}
+
+TEST_P(AsyncStreamJsonRpc, CppAsyncClientCallsCSharpServer) {
+    REQUIRE_PEER("dotnet");
+    auto name = npipe::test::unique_pipe_name("sjr");
+    npipe::test::child peer(dotnet_peer("server", name, GetParam()));
+    ASSERT_TRUE(peer.wait_for_output("listening")) << peer.err();
+    ::asio::io_context io;
+    na::named_pipe_client pipe(io, name);
+    connect_async(io, pipe);
+    check_peer_server_async(io, std::move(pipe), GetParam());
+    EXPECT_EQ(peer.wait(), 0) << peer.out() << peer.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(Rpc, AsyncStreamJsonRpc,
+                         ::testing::Values(rpc::framing::header, rpc::framing::length),
+                         [](const auto& info) { return std::string(rpc::to_string(info.param)); });
+
+TEST(AsyncVscodeJsonrpc, CppAsyncClientCallsNodeServer) {
+    REQUIRE_PEER("node");
+    auto name = npipe::test::unique_pipe_name("vsc");
+    ::asio::io_context io;
+    na::named_pipe_acceptor acceptor(io, name);
+    auto peer = node_peer({"server", acceptor.socket_path()});
+    std::optional<na::pipe_stream> accepted;
+    acceptor.async_accept([&](std::error_code ec, na::pipe_stream p) {
+        ASSERT_FALSE(ec) << ec.message();
+        accepted.emplace(std::move(p));
+    });
+    io.run_for(60s);
+    ASSERT_TRUE(accepted);
+    io.restart();
+    check_peer_server_async(io, std::move(*accepted), rpc::framing::header);
+    EXPECT_EQ(peer.wait(), 0) << peer.out() << peer.err();
+}
+
+TEST(AsyncVscodeJsonrpc, NodeClientCallsCppAsyncServer) {
+    REQUIRE_PEER("node");
+    auto peer = node_peer({"client"});
+    ASSERT_TRUE(peer.wait_for_output("\n")) << peer.err();
+    auto out = peer.out();
+    ASSERT_EQ(out.rfind("pipe: /", 0), 0u) << out;
+    std::string path = out.substr(6, out.find('\n') - 6);
+    ::asio::io_context io;
+    na::named_pipe_client pipe(io, path);  // a rooted name: the socket path itself
+    connect_async(io, pipe);
+    cpp_async_methods methods(io);
+    rpc::async_connection c(std::move(pipe));
+    methods.install(c);
+    c.async_wait_closed([&](std::error_code) { io.stop(); });
+    c.start();
+    io.run_for(120s);
+    ASSERT_EQ(peer.wait(), 0) << peer.out() << peer.err();
+    EXPECT_EQ(npipe::test::count_of(peer.out(), "ok: "), 7) << peer.out();
+}
+#endif
 
 #ifdef NPIPE_RPC_EXAMPLES_DIR
 std::vector<std::string> csharp_example(const std::string& mode, const std::string& name) {
