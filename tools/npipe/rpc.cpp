@@ -15,17 +15,26 @@
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
 #include "npipe/rpc/rpc.hpp"
+#ifdef NPIPE_HAVE_REMOTE
+#include "remote_flags.hpp"
+#endif
 
 namespace npipe::cli {
 namespace {
 
 struct rpc_flags {
     std::string name, method, params_text;
+    std::string server = ".";
+#ifdef NPIPE_HAVE_REMOTE
+    remote_client_flags remote;  // --ca --cert --key --token-file --dead-peer-timeout
+#endif
     std::string framing_text = "header";
     std::chrono::milliseconds timeout{0};
     std::vector<std::string> command;
 
-    rpc::framing framing() const { return *rpc::parse_framing(framing_text); }
+    rpc::framing framing() const {
+        return *rpc::parse_framing(framing_text);
+    }
     rpc::json params() const {
         if (params_text.empty())
             return nullptr;
@@ -52,9 +61,31 @@ void add_common_flags(CLI::App* cmd, rpc_flags& f, bool with_method) {
         ->capture_default_str();
 }
 
+// `call` and `notify` reach a pipe on this machine or, through its `npipe gateway`, on another,
+// with `npipe connect`'s flags (--server HOST[:PORT] or NAME //HOST/pipe/PIPE, and TLS).
+void add_client_flags(CLI::App* cmd, rpc_flags& f) {
+#ifdef NPIPE_HAVE_REMOTE
+    const char* server_help =
+        "Server host ('.' is this machine; another, HOST[:PORT], is reached through its "
+        "`npipe gateway` over TLS); NAME may also be //HOST/pipe/PIPE";
+#else
+    const char* server_help =
+        "Server host: only '.' (this machine), as this npipe is built without remote pipes";
+#endif
+    cmd->add_option("--server", f.server, server_help)->capture_default_str();
+#ifdef NPIPE_HAVE_REMOTE
+    add_remote_client_flags(cmd, f.remote);
+#endif
+}
+
 // A client pipe for `call` and `notify`, connected within the timeout (none: wait for it).
 std::unique_ptr<named_pipe_client> connect_client(const rpc_flags& f) {
-    auto pipe = std::make_unique<named_pipe_client>(f.name);
+    std::string server = f.server, name = f.name;
+    pipe_options options;
+#ifdef NPIPE_HAVE_REMOTE
+    apply_remote_client_flags(f.remote, server, name, options);
+#endif
+    auto pipe = std::make_unique<named_pipe_client>(server, name, pipe_direction::in_out, options);
     if (f.timeout.count() > 0)
         pipe->connect(f.timeout);
     else
@@ -166,12 +197,14 @@ void add_rpc_command(CLI::App& app) {
         "call",
         "Call METHOD; print the result as JSON (an error: exit 1, code and message on stderr)");
     add_common_flags(call, call_flags, true);
+    add_client_flags(call, call_flags);
     add_duration_option(call, "--timeout", call_flags.timeout, bare_unit::milliseconds,
                         "Give up (and cancel the call) after this long, connecting included");
     call->callback([] { call_command(call_flags); });
 
     auto* notify = rpc_cmd->add_subcommand("notify", "Send METHOD as a notification (no answer)");
     add_common_flags(notify, notify_flags, true);
+    add_client_flags(notify, notify_flags);
     add_duration_option(notify, "--timeout", notify_flags.timeout, bare_unit::milliseconds,
                         "Give up after this long without a server");
     notify->callback([] { notify_command(notify_flags); });
