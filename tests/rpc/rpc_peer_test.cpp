@@ -458,17 +458,27 @@ TEST(RpcExamples, CppServerCalledFromCSharp) {
     EXPECT_EQ(server.wait(), 0) << server.err();
 }
 
-TEST(RpcExamples, CppClientCallsCSharpServer) {
+// The synchronous client example and, with npipe::rpc_asio, the asynchronous one.
+class RpcExampleClients : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RpcExampleClients, CppClientCallsCSharpServer) {
     REQUIRE_PEER("dotnet");
     auto name = npipe::test::unique_pipe_name("calc");
     npipe::test::child server(csharp_example("server", name));
     ASSERT_TRUE(server.wait_for_output("listening")) << server.err();
-    auto client =
-        npipe::test::run({std::string(NPIPE_RPC_EXAMPLES_DIR) + "/example_rpc_calc_client", name});
+    auto client = npipe::test::run(
+        {std::string(NPIPE_RPC_EXAMPLES_DIR) + "/example_rpc_" + GetParam(), name});
     EXPECT_EQ(client.exit_code, 0) << client.err;
     EXPECT_EQ(client.out, example_output);
     EXPECT_EQ(server.wait(), 0) << server.err();
 }
+
+#ifdef NPIPE_HAVE_RPC_ASIO
+INSTANTIATE_TEST_SUITE_P(RpcExamples, RpcExampleClients,
+                         ::testing::Values("calc_client", "async_calc_client"));
+#else
+INSTANTIATE_TEST_SUITE_P(RpcExamples, RpcExampleClients, ::testing::Values("calc_client"));
+#endif
 #endif
 
 }  // namespace
