@@ -69,6 +69,9 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
           table(std::move(t)),
           pipe_name(stream.pipe_name()),
           decoder(o.framing, o.max_message_size) {}
+    // The last reference to a connection that never ended (never started, or its reading loop
+    // never ran): what waits on it fails rather than never completes.
+    ~impl() { end(errc::connection_closed, "no handle of it is left"); }
 
     const ::asio::any_io_executor io;
     npipe::asio::pipe_stream stream;
@@ -311,8 +314,8 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
         writes.pop_front();
         if (ec && !closed)
             end(ec, "write failed: " + ec.message());
-        if (done)
-            done->complete(closed ? std::error_code(errc::connection_closed) : ec);
+        if (done)  // a write that failed because the connection ended: that is the reason
+            done->complete(ec && closed ? std::error_code(errc::connection_closed) : ec);
         if (closed)
             return drop_writes();
         if (!writes.empty())

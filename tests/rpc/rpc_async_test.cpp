@@ -335,6 +335,21 @@ TEST(AsyncRpc, LimitsCloseOnOversizeAndAnswerBusy) {
     EXPECT_FALSE(p.server->is_open());
 }
 
+// A call on a connection that is never started fails once its last handle goes, rather than
+// never completing.
+TEST(AsyncRpc, ACallFailsWhenTheLastHandleOfAnIdleConnectionGoes) {
+    ::asio::io_context io;
+    async_pair p(io);
+    ASSERT_TRUE(p.client);
+    std::error_code result;
+    p.client->async_call("x", nullptr, [&](std::error_code ec, json) { result = ec; });
+    io.restart();
+    io.poll();  // the call registers and its request is written
+    p.client.reset();
+    run(io);
+    EXPECT_EQ(result, errc::connection_closed);
+}
+
 // Garbage gets a parse error (id null) and the connection stays up; the peer's end fails the
 // calls in progress with connection_closed.
 TEST(AsyncRpc, GarbageIsAParseErrorAndThePeersEndFailsCalls) {
