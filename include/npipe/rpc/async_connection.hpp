@@ -161,8 +161,9 @@ class async_connection : public method_registry<async_handler, detail::make_asyn
     explicit async_connection(npipe::asio::pipe_stream stream, connection_options options = {});
 
     // add_method(), set_fallback(): method_registry's (handler.hpp), with make_async_handler's
-    // rules: plain functions and coroutines. A raw_handler (e.g. command_handler()) serves as is
-    // through these:
+    // rules: plain functions and coroutines. A synchronous raw_handler (command_handler()...)
+    // goes through the two below.
+
     /// Registers a synchronous raw handler (it runs on the connection's strand).
     void add_raw_method(std::string method, raw_handler handler);
     /// Sets a synchronous raw handler as the fallback.
@@ -180,7 +181,7 @@ class async_connection : public method_registry<async_handler, detail::make_asyn
     /// layer made it: errc::timed_out, request_cancelled, connection_closed), which
     /// rpc_error::from_json() turns into the exception. (With ::asio::use_awaitable or
     /// use_future the error code alone is thrown, as std::system_error: wrap the token in
-    /// ::asio::as_tuple to keep the error object.)
+    /// as_tuple, ::asio::experimental::as_tuple before Asio 1.24, to keep the error object.)
     ///
     /// options.timeout and options.stop cancel the call, as does a cancellation slot bound to
     /// the token (any cancellation type): the peer is sent `$/cancelRequest` and a late answer
