@@ -32,13 +32,13 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPIPE_BUILD_
 cmake --build build-fuzz
 ctest --test-dir build-fuzz --output-on-failure
 
-# The async layer and the shared-memory rings under ThreadSanitizer (GCC 12 needs -Wno-tsan for Asio's atomic_thread_fence).
+# The async layer (the JSON-RPC connection on it included) and the shared-memory rings under ThreadSanitizer (GCC 12 needs -Wno-tsan for Asio's atomic_thread_fence).
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -Wno-tsan" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
   -DNPIPE_WERROR=ON -DNPIPE_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-tsan --target asio_test asio_interop_test asio_echo_test asio_remote_test \
-  shared_memory_test shm_ring_test
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^Asio|/AsioDotnet\.|^shared_memory\.|^ShmRing' \
+  shared_memory_test shm_ring_test rpc_async_test
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R '^Asio|/AsioDotnet\.|^AsyncRpc\.|^shared_memory\.|^ShmRing' \
   --output-on-failure -j"$(nproc)" --timeout 600
 
 # Every test under AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer (gcc): any
