@@ -670,15 +670,15 @@ def peer_target_rows(res):
             (f"; {', '.join(misses)}" if misses else ""),
             not misses,
             "A call is a round trip between two processes: the client serializes and writes the "
-            "request, the server's reader thread parses it and hands it to a handler thread, "
-            "the answer is written back and the client's reader thread wakes the caller. Two "
-            "cross-process wake-ups (tens of µs each between cores on this virtual machine) and "
-            "two thread hand-offs per call bound every library alike, so with one client the "
-            "ratio is that of the work around the same wake-ups. With 16 clients the two CPUs "
-            "are the limit and the ratio is that of CPU time per call: npipe::rpc runs a reader "
-            "thread and a pool of handler threads per connection (4 by default), so every call "
-            "costs a thread wake-up on the server beside the process wake-ups, where "
-            "StreamJsonRpc's async reads continue on a shared thread pool.")
+            "request, the server parses it, runs the handler and writes the answer, and the "
+            "client parses that. Two cross-process wake-ups (tens of µs each between cores on "
+            "this virtual machine) bound every library alike, so with one client the ratio is "
+            "that of the work around the same wake-ups. With 16 clients each connection has one "
+            "call in flight at a time, so a library that answers more calls per second has more "
+            "of them waiting at once and, by Little's law, a median near 16 / (calls per "
+            "second); a median lower than StreamJsonRpc's with several times its calls per "
+            "second would need StreamJsonRpc's 16 clients to be really concurrent, which its "
+            "median (about one call's round trip) shows they are not.")
     return rows
 
 
@@ -697,7 +697,8 @@ def rpc_section(res):
            "Each client is one connection calling one call after the other (after a warm-up); "
            "calls/s counts the timed calls of all clients together, median and p99 are per "
            "call. Every implementation is run as client against every implementation as server "
-           "(`bench/rpc/`: npipe::rpc with `rpc::connection` and its default options, "
+           "(`bench/rpc/`: npipe::rpc with `rpc::async_connection`, every connection of a process on "
+           "one io_context thread, default options; "
            "StreamJsonRpc 2.26 `JsonRpc.Attach` on .NET 10 NamedPipe*Stream, vscode-jsonrpc "
            "10 `createMessageConnection` on Node's `net` sockets at the .NET pipe path). Ratio: "
            "calls/s against StreamJsonRpc calling StreamJsonRpc.", "",
