@@ -9,6 +9,6 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B build-windows -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64.cmake \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNPIPE_WERROR=ON "${launcher[@]}" \
-  -DNPIPE_BUILD_REMOTE=OFF -DNPIPE_BUILD_ASIO=OFF -DNPIPE_BUILD_RPC=OFF -DNPIPE_BUILD_TOOLS=ON \
+  -DNPIPE_BUILD_REMOTE=OFF -DNPIPE_BUILD_ASIO=ON -DNPIPE_BUILD_RPC=OFF -DNPIPE_BUILD_TOOLS=ON \
   -DNPIPE_BUILD_EXAMPLES=OFF -DNPIPE_BUILD_TESTS=ON "$@" >/dev/null
 cmake --build build-windows -j"${NPIPE_JOBS:-2}"

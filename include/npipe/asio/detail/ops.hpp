@@ -8,6 +8,11 @@
 // close() after every wait, so a cancel that races a completed wait is never lost.
 #pragma once
 
+#ifdef _WIN32
+// Windows: a proactor over overlapped pipe handles (npipe/asio/detail/windows/).
+#include "npipe/asio/detail/windows/ops.hpp"
+#else
+
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/buffer.hpp>
 #include <asio/cancellation_type.hpp>
@@ -79,8 +84,8 @@ class flat_buffers {
     std::size_t total() const noexcept { return total_; }
 
   private:
-    std::array<::asio::const_buffer, 4> inline_{};
-    std::vector<::asio::const_buffer> heap_;
+    std::array< ::asio::const_buffer, 4> inline_{};
+    std::vector< ::asio::const_buffer> heap_;
     std::size_t count_ = 0;
     std::size_t total_ = 0;
 };
@@ -410,3 +415,5 @@ struct wait_op {
 };
 
 }  // namespace npipe::asio::detail
+
+#endif  // _WIN32
