@@ -2,7 +2,7 @@
 # Cross-builds npipe for 64-bit Windows with MinGW-w64 into build-windows/: the library, the
 # Windows test programs (GoogleTest built for Windows from Debian's googletest sources) and,
 # once the CLI is ported, npipe.exe. npipe::remote stays off: it needs OpenSSL for MinGW, which
-# Debian does not ship. npipe::asio and npipe::rpc are not ported yet. Usage: build-windows.sh [extra cmake args]
+# Debian does not ship. npipe::rpc is not ported yet. Usage: build-windows.sh [extra cmake args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 launcher=()

@@ -44,7 +44,7 @@ void run_until(::asio::io_context& io, Done done, std::chrono::seconds limit = 3
     while (!done() && std::chrono::steady_clock::now() < deadline) {
         if (io.stopped())
             io.restart();
-        io.run_for(50ms);
+        io.run_one_for(50ms);
     }
     ASSERT_TRUE(done()) << "timed out";
 }
@@ -329,6 +329,31 @@ TEST(AsioWin, ATimedOutReadLeavesThePipeUsable) {
                        });
     run_until(io, [&] { return done; });
     EXPECT_EQ(std::string(buffer.data(), n), hello);
+}
+
+TEST(AsioWin, AnAcceptTimesOutAndTheAcceptorGoesOn) {
+    ::asio::io_context io;
+    auto name = unique_pipe_name("accept");
+    na::named_pipe_acceptor acceptor(io, name);
+    std::error_code first;
+    bool done = false;
+    acceptor.async_accept(50ms, [&](std::error_code ec, na::pipe_stream) {
+        first = ec;
+        done = true;
+    });
+    run_until(io, [&] { return done; });
+    EXPECT_EQ(first, npipe::errc::timed_out) << first.message();
+    na::named_pipe_client client(io, name);
+    bool accepted = false, connected = false;
+    acceptor.async_accept([&](std::error_code ec, na::pipe_stream) {
+        EXPECT_FALSE(ec) << ec.message();
+        accepted = true;
+    });
+    client.async_connect(10s, [&](std::error_code ec) {
+        EXPECT_FALSE(ec) << ec.message();
+        connected = true;
+    });
+    run_until(io, [&] { return accepted && connected; });
 }
 
 TEST(AsioWin, ConnectTimesOutWithNoServer) {
