@@ -270,6 +270,59 @@ TEST(AsioWin, ReadMessageWholeTooLargeAndDynamic) {
     run_until(io, [&] { return done; });
 }
 
+// The synchronous client and the asynchronous server speak the same native messages.
+TEST(AsioWin, ASyncClientTalksToAnAsyncMessageServer) {
+    ::asio::io_context io;
+    auto name = unique_pipe_name("sync");
+    na::named_pipe_acceptor acceptor(io, name, npipe::pipe_direction::in_out,
+                                     npipe::max_allowed_server_instances,
+                                     transmission_mode::message);
+    std::optional<na::pipe_stream> server;
+    std::string message;
+    int echoed = 0;
+    std::function<void()> echo = [&] {
+        message.clear();
+        server->async_read_message(
+            ::asio::dynamic_buffer(message), [&](std::error_code ec, std::size_t) {
+                if (ec)
+                    return;
+                server->async_write_message(::asio::buffer(message),
+                                            [&](std::error_code ec, std::size_t) {
+                                                EXPECT_FALSE(ec) << ec.message();
+                                                ++echoed;
+                                                echo();
+                                            });
+            });
+    };
+    acceptor.async_accept([&](std::error_code ec, na::pipe_stream p) {
+        ASSERT_FALSE(ec) << ec.message();
+        server.emplace(std::move(p));
+        echo();
+    });
+    const std::vector<std::string> sent = {pattern(1, 1), pattern(100000, 2), pattern(300, 3)};
+    std::vector<std::string> back;
+    std::thread client_thread([&] {
+        npipe::named_pipe_client client(name);
+        client.connect(10s);
+        client.set_read_mode(transmission_mode::message);
+        for (const auto& m : sent) {
+            client.write(npipe::test::pipe_io::bytes(m));
+            std::string in;
+            std::vector<char> buffer(4096);
+            do {
+                auto n = client.read(std::as_writable_bytes(std::span(buffer)));
+                in.append(buffer.data(), n);
+            } while (!client.is_message_complete());
+            back.push_back(in);
+        }
+    });
+    run_until(io, [&] { return echoed == static_cast<int>(sent.size()); });
+    client_thread.join();
+    ASSERT_EQ(back.size(), sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i)
+        EXPECT_TRUE(back[i] == sent[i]) << "message " << i;
+}
+
 TEST(AsioWin, CloseFromTheSameIoContextAbortsPendingReadAndAccept) {
     ::asio::io_context io;
     pair p(io);
