@@ -485,16 +485,35 @@ TEST(AsioWin, MaxInstancesHonoured) {
     EXPECT_EQ(std::string(buffer.data(), 2), hi);
 }
 
-TEST(AsioWin, WaitReadCompletesWhenDataArrives) {
+TEST(AsioWin, WaitReadCompletesWhenDataArrivesAndCanBeCancelled) {
     ::asio::io_context io;
     pair p(io);
     bool ready = false;
     p.server->async_wait(::asio::socket_base::wait_read, [&](std::error_code ec) {
-        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(ec, ::asio::error::operation_aborted) << ec.message();
         ready = true;
     });
     io.poll();
     EXPECT_FALSE(ready);
+    p.server->cancel();
+    run_until(io, [&] { return ready; });
+    // A timed-out wait took back its own ReadFile only: the next wait sees the data.
+    std::error_code timed;
+    bool done = false;
+    ready = false;
+    na::async_with_timeout(
+        io.get_executor(), 50ms,
+        [&](auto token) { return p.server->async_wait(::asio::socket_base::wait_read, token); },
+        [&](std::error_code ec) {
+            timed = ec;
+            done = true;
+        });
+    run_until(io, [&] { return done; });
+    EXPECT_EQ(timed, npipe::errc::timed_out) << timed.message();
+    p.server->async_wait(::asio::socket_base::wait_read, [&](std::error_code ec) {
+        EXPECT_FALSE(ec) << ec.message();
+        ready = true;
+    });
     std::string data = "abc";
     ::asio::async_write(p.client, ::asio::buffer(data), [](std::error_code, std::size_t) {});
     run_until(io, [&] { return ready; });

@@ -350,7 +350,7 @@ struct write_op {
 
 /// async_wait: Windows pipes have no readiness. wait_read is a ReadFile of 0 bytes, which
 /// completes when the pipe has data (or its end); wait_write and wait_error complete at once (a
-/// proactor's write waits inside the WriteFile).
+/// proactor's write waits inside the WriteFile). Total cancellation, as on Linux.
 struct wait_op {
     std::shared_ptr<pipe_impl> impl{};
     ::asio::socket_base::wait_type type = ::asio::socket_base::wait_read;
@@ -366,12 +366,21 @@ struct wait_op {
             result = npipe::errc::not_connected;
         if (result || type != ::asio::socket_base::wait_read)
             return ::asio::post(std::move(self));
+        self.reset_cancellation_state(::asio::enable_total_cancellation());
         HANDLE h = impl->socket.native_handle();
+        auto slot = self.get_cancellation_state().slot();
         ::asio::windows::overlapped_ptr op(impl->socket.get_executor(), std::move(self));
+        OVERLAPPED* overlapped = op.get();
         static char nothing;
-        if (::ReadFile(h, &nothing, 0, nullptr, op.get()) || ::GetLastError() == ERROR_IO_PENDING)
+        if (::ReadFile(h, &nothing, 0, nullptr, overlapped) ||
+            ::GetLastError() == ERROR_IO_PENDING) {
             op.release();
-        else
+            // Per-operation cancellation takes back this ReadFile alone. Asio clears the slot
+            // when the operation resumes, before the OVERLAPPED could be reused.
+            if (slot.is_connected())
+                slot.assign(
+                    [h, overlapped](::asio::cancellation_type) { ::CancelIoEx(h, overlapped); });
+        } else
             op.complete(std::error_code(static_cast<int>(::GetLastError()), std::system_category()),
                         0);
     }
