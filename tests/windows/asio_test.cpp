@@ -4,6 +4,8 @@
 // max_instances.
 #include <windows.h>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
@@ -268,6 +270,48 @@ TEST(AsioWin, ReadMessageWholeTooLargeAndDynamic) {
         done = true;
     });
     run_until(io, [&] { return done; });
+}
+
+// A message read cancelled after part of the message came gives up that message: the next read
+// gets the message after it.
+TEST(AsioWin, AMessageReadCancelledInsideAMessageSkipsItsRest) {
+    ::asio::io_context io;
+    pair p(io, transmission_mode::message);
+    auto big = pattern(200000, 5), next = pattern(10, 6);
+    std::size_t written = 0;
+    p.client.async_write_message(::asio::buffer(big), [&](std::error_code ec, std::size_t) {
+        EXPECT_FALSE(ec) << ec.message();
+        ++written;
+        p.client.async_write_message(::asio::buffer(next), [&](std::error_code ec, std::size_t) {
+            EXPECT_FALSE(ec) << ec.message();
+            ++written;
+        });
+    });
+    io.poll();  // the big message's WriteFile is in the pipe
+    std::string first;
+    std::error_code first_ec;
+    bool done = false;
+    ::asio::cancellation_signal signal;
+    p.server->async_read_message(
+        ::asio::dynamic_buffer(first),
+        ::asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, std::size_t) {
+            first_ec = ec;
+            done = true;
+        }));
+    // Its first ReadFile found the message's start in the pipe and took a part of it.
+    signal.emit(::asio::cancellation_type::terminal);
+    run_until(io, [&] { return done; });
+    EXPECT_EQ(first_ec, ::asio::error::operation_aborted) << first_ec.message();
+    EXPECT_TRUE(first.empty());
+    std::string second;
+    done = false;
+    p.server->async_read_message(::asio::dynamic_buffer(second),
+                                 [&](std::error_code ec, std::size_t) {
+                                     EXPECT_FALSE(ec) << ec.message();
+                                     done = true;
+                                 });
+    run_until(io, [&] { return done && written == 2; });
+    EXPECT_TRUE(second == next) << "got " << second.size() << " bytes";
 }
 
 // The synchronous client and the asynchronous server speak the same native messages.
