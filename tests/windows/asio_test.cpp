@@ -29,6 +29,7 @@
 #include "npipe/asio/timeout.hpp"
 #include "npipe/npipe.hpp"
 #include "support/test_support.hpp"
+#include "win_test_support.hpp"
 
 namespace {
 
@@ -396,6 +397,31 @@ TEST(AsioWin, CloseFromTheSameIoContextAbortsPendingReadAndAccept) {
         eof = true;
     });
     run_until(io, [&] { return eof; });
+}
+
+// shutdown_write() on a byte pipe is the synchronous pipe's half-close (an empty write): the
+// other direction stays open, and the peer reads the end of the stream.
+TEST(AsioWin, ShutdownWriteEndsThePeersStreamAndKeepsTheOtherDirection) {
+    ::asio::io_context io;
+    pair p(io);
+    p.client.shutdown_write();
+    std::string reply = "still here";
+    std::vector<char> buffer(reply.size());
+    ::asio::async_write(*p.server, ::asio::buffer(reply), [](std::error_code, std::size_t) {});
+    bool done = false;
+    ::asio::async_read(p.client, ::asio::buffer(buffer), [&](std::error_code ec, std::size_t) {
+        EXPECT_FALSE(ec) << ec.message();
+        done = true;
+    });
+    run_until(io, [&] { return done; });
+    EXPECT_EQ(std::string(buffer.data(), buffer.size()), reply);
+    NPIPE_SKIP_ON_WINE("an empty write on a byte pipe is dropped, so the half-close never arrives");
+    done = false;
+    p.server->async_read_some(::asio::buffer(buffer), [&](std::error_code ec, std::size_t) {
+        EXPECT_EQ(ec, ::asio::error::eof) << ec.message();
+        done = true;
+    });
+    run_until(io, [&] { return done; });
 }
 
 TEST(AsioWin, ATimedOutReadLeavesThePipeUsable) {

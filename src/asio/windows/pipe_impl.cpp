@@ -4,6 +4,7 @@
 
 #include <windows.h>
 
+#include <cstdint>
 #include <utility>
 
 #include "asio/instance_pool.hpp"
@@ -142,11 +143,37 @@ void pipe_stream::shutdown_write() {
         npipe::detail::throw_if(npipe::errc::not_connected, pipe_name(),
                                 "shut down the write side");
     if (impl_->direction == pipe_direction::in)
-        return;
-    // A Windows pipe has no half-close (the transport says so, as the synchronous pipe does).
+        return;  // nothing more can reach the peer anyway
+    if (impl_->transmission == npipe::transmission_mode::message)
+        npipe::detail::throw_if(npipe::errc::not_supported, pipe_name(),
+                                "shut down the write side of a message pipe (Windows has no "
+                                "half-close)");
+    // The synchronous pipe's half-close: an empty write, which its reader reads as the end of
+    // the stream. Waited for here (nothing to buffer: it completes at once), on an event whose
+    // low bit keeps its completion off Asio's port.
+    npipe::detail::win::unique_handle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    if (!event)
+        npipe::detail::throw_if(npipe::detail::win::last_error(), pipe_name(),
+                                "shut down the write side");
+    OVERLAPPED overlapped{};
+    overlapped.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(event.get()) | 1);
+    HANDLE h = impl_->socket.native_handle();
+    static const char nothing = 0;
+    DWORD done = 0, error = 0;
+    if (!::WriteFile(h, &nothing, 0, nullptr, &overlapped)) {
+        error = ::GetLastError();
+        if (error == ERROR_IO_PENDING) {
+            ::WaitForSingleObject(event.get(), INFINITE);
+            error = ::GetOverlappedResult(h, &overlapped, &done, FALSE) ? 0 : ::GetLastError();
+        }
+    }
     std::error_code ec;
-    impl_->transport->shutdown(npipe::detail::shutdown_how::send, ec);
+    if (error != 0)
+        ec = detail::write_result(std::error_code(static_cast<int>(error), std::system_category()));
+    if (ec == npipe::errc::broken_pipe)
+        impl_->write_broken = true;
     npipe::detail::throw_if(ec, pipe_name(), "shut down the write side");
+    impl_->direction = pipe_direction::in;
 }
 
 }  // namespace npipe::asio

@@ -116,17 +116,19 @@ struct read_some_op {
             p.eof = true;
         if (!ec)
             p.message_complete = !more;
-        if (at == phase::discarding) {
-            if (ec)
-                return self.complete(ec, 0);
-            p.discard_message = more;
-        } else if (ec || n > 0 || p.transmission == npipe::transmission_mode::message) {
+        if (at != phase::discarding) {
+            // A byte pipe's read of 0 bytes is the peer's half-close (an empty write: the
+            // synchronous pipe's shutdown_write()), as .NET and Win32 readers take it too.
+            if (!ec && n == 0 && p.transmission == npipe::transmission_mode::byte)
+                ec = ::asio::error::eof;
             // Bytes read are the caller's, even when a cancel raced their arrival. A message
             // pipe's empty message is a read of 0 bytes.
             return self.complete(ec, ec ? 0 : n);
         }
-        // A byte pipe's peer wrote nothing (not the end of the stream), or a skipped message:
-        // read again.
+        if (ec)
+            return self.complete(ec, 0);
+        p.discard_message = more;
+        // The rest of a message given up: then the read itself.
         if (stop_requested(self, p, close_generation, cancel_generation))
             return self.complete(::asio::error::operation_aborted, 0);
         next(self);
