@@ -2,13 +2,13 @@
 # Cross-builds npipe for 64-bit Windows with MinGW-w64 into build-windows/: the library, the
 # Windows test programs (GoogleTest built for Windows from Debian's googletest sources) and,
 # once the CLI is ported, npipe.exe. npipe::remote stays off: it needs OpenSSL for MinGW, which
-# Debian does not ship. npipe::asio and npipe::rpc are not ported yet. Usage: build-windows.sh [extra cmake args]
+# Debian does not ship. npipe::rpc is not ported yet. Usage: build-windows.sh [extra cmake args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B build-windows -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64.cmake \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNPIPE_WERROR=ON "${launcher[@]}" \
-  -DNPIPE_BUILD_REMOTE=OFF -DNPIPE_BUILD_ASIO=OFF -DNPIPE_BUILD_RPC=OFF -DNPIPE_BUILD_TOOLS=ON \
+  -DNPIPE_BUILD_REMOTE=OFF -DNPIPE_BUILD_ASIO=ON -DNPIPE_BUILD_RPC=OFF -DNPIPE_BUILD_TOOLS=ON \
   -DNPIPE_BUILD_EXAMPLES=OFF -DNPIPE_BUILD_TESTS=ON "$@" >/dev/null
 cmake --build build-windows -j"${NPIPE_JOBS:-2}"

@@ -93,20 +93,6 @@ bool acceptor_impl::taken_over() noexcept {
     return takeover && takeover->wait->replaced();
 }
 
-bool acceptor_impl::try_acquire_slot() noexcept {
-    return !pool || pool->try_acquire();
-}
-
-void acceptor_impl::release_slot() noexcept {
-    if (pool)
-        pool->release();
-}
-
-void acceptor_impl::drain_wake() noexcept {
-    if (pool)
-        pool->drain();
-}
-
 std::shared_ptr<npipe::detail::transport> acceptor_impl::try_accept(std::error_code& ec) noexcept {
     using accept_status = npipe::detail::platform::listener::accept_status;
     // Refused clients are taken a few at a time: a flood of them (another user's connect loop)
@@ -165,24 +151,6 @@ named_pipe_acceptor::named_pipe_acceptor(const executor_type& ex, std::string_vi
                                          npipe::transmission_mode mode, pipe_options options)
     : ex_(ex), impl_(std::make_shared<detail::acceptor_impl>(ex)) {
     impl_->open(name, direction, max_instances, mode, options);
-}
-
-npipe::transmission_mode named_pipe_acceptor::transmission_mode() const noexcept {
-    return impl_ ? impl_->mode : npipe::transmission_mode::byte;
-}
-
-int named_pipe_acceptor::max_instances() const noexcept {
-    return impl_ ? impl_->max_instances : max_allowed_server_instances;
-}
-
-const std::string& named_pipe_acceptor::pipe_name() const noexcept {
-    static const std::string none;
-    return impl_ ? impl_->name : none;
-}
-
-const std::string& named_pipe_acceptor::socket_path() const noexcept {
-    static const std::string none;
-    return impl_ ? impl_->path : none;
 }
 
 }  // namespace npipe::asio

@@ -142,9 +142,4 @@ named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view s
     p.name = std::string(name);
 }
 
-const std::string& named_pipe_client::socket_path() const noexcept {
-    static const std::string none;
-    return impl() ? impl()->path : none;
-}
-
 }  // namespace npipe::asio

@@ -35,24 +35,6 @@ bool would_block(const std::error_code& ec) noexcept {
     return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-std::error_code check_read(const pipe_impl* impl) noexcept {
-    if (!impl || !impl->is_open())
-        return npipe::errc::not_connected;
-    if (impl->direction == pipe_direction::out)
-        return npipe::errc::wrong_direction;
-    return {};
-}
-
-std::error_code check_write(const pipe_impl* impl) noexcept {
-    if (!impl || !impl->is_open())
-        return npipe::errc::not_connected;
-    if (impl->direction == pipe_direction::in)
-        return npipe::errc::wrong_direction;
-    if (impl->write_broken)
-        return npipe::errc::broken_pipe;
-    return {};
-}
-
 connector::connector(const ::asio::any_io_executor& ex) : timer(ex), watch(ex) {}
 
 connector::~connector() = default;
@@ -270,13 +252,6 @@ bool pipe_impl::end_of_stream() const noexcept {
 
 namespace npipe::asio {
 
-std::size_t pipe_stream::available() const {
-    std::error_code ec;
-    auto n = available(ec);
-    npipe::detail::throw_if(ec, pipe_name(), "available");
-    return n;
-}
-
 std::size_t pipe_stream::available(std::error_code& ec) const noexcept {
     if (!is_open()) {
         ec = npipe::errc::not_connected;
@@ -299,46 +274,6 @@ void pipe_stream::shutdown_write() {
     impl_->transport->shutdown(npipe::detail::shutdown_how::send, ec);
     npipe::detail::throw_if(ec, pipe_name(), "shut down the write side");
     impl_->direction = pipe_direction::in;
-}
-
-npipe::transmission_mode pipe_stream::transmission_mode() const {
-    if (!impl_ || !impl_->transmission_known)
-        npipe::detail::throw_if(npipe::errc::not_connected, pipe_name(), "transmission mode");
-    return impl_->transmission;
-}
-
-npipe::transmission_mode pipe_stream::read_mode() const noexcept {
-    return impl_ ? impl_->read_mode : npipe::transmission_mode::byte;
-}
-
-void pipe_stream::set_read_mode(npipe::transmission_mode mode) {
-    if (mode == npipe::transmission_mode::message) {
-        if (!impl_ || !impl_->transmission_known)
-            npipe::detail::throw_if(npipe::errc::not_connected, pipe_name(), "set read mode");
-        if (impl_->transmission != npipe::transmission_mode::message)
-            npipe::detail::throw_if(npipe::errc::not_supported, pipe_name(),
-                                    "set message read mode on a byte pipe");
-    }
-    if (impl_)
-        impl_->read_mode = mode;
-}
-
-peer_credentials pipe_stream::get_peer_credentials() const {
-    if (!is_open())
-        npipe::detail::throw_if(npipe::errc::not_connected, pipe_name(), "get peer credentials");
-    std::error_code ec;
-    auto peer = impl_->transport->peer(ec);
-    npipe::detail::throw_if(ec, pipe_name(), "get peer credentials");
-    return peer;
-}
-
-pipe_stream::native_handle_type pipe_stream::native_handle() const noexcept {
-    return is_open() ? impl_->transport->native_handle() : npipe::detail::platform::invalid_handle;
-}
-
-const std::string& pipe_stream::pipe_name() const noexcept {
-    static const std::string none;
-    return impl_ ? impl_->name : none;
 }
 
 }  // namespace npipe::asio

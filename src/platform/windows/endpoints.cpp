@@ -10,6 +10,7 @@
 
 #include "core/platform.hpp"
 #include "npipe/errors.hpp"
+#include "platform/windows/pipe_client.hpp"
 #include "platform/windows/win_util.hpp"
 #include "transport/windows_pipe/pipe_transport.hpp"
 
@@ -103,43 +104,49 @@ constexpr DWORD busy_wait_ms = 20;
 
 }  // namespace
 
-std::shared_ptr<transport> connect(const std::string& endpoint, transmission_mode,
-                                   const pipe_options&, connect_status& status,
-                                   std::error_code& ec) noexcept {
+}  // namespace npipe::detail::platform
+
+namespace npipe::detail::win {
+
+std::shared_ptr<transport> open_client(const std::string& endpoint, bool wait_when_busy,
+                                       platform::connect_status& status,
+                                       std::error_code& ec) noexcept {
+    using platform::connect_status;
     status = connect_status::failed;
     try {
-        auto path = win::widen(endpoint);
+        auto path = widen(endpoint);
         // SECURITY_IDENTIFICATION: the server may learn who we are, never act as us.
         unique_handle pipe(::CreateFileW(
             path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
             FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr));
         if (!pipe) {
             DWORD error = ::GetLastError();
-            ec = win::win_code(error);
+            ec = win_code(error);
             if (error == ERROR_FILE_NOT_FOUND) {
                 status = connect_status::retry;  // no server yet
             } else if (error == ERROR_PIPE_BUSY) {
                 // Every instance is taken: sleep until one is free (or briefly), then retry.
-                ::WaitNamedPipeW(path.c_str(), busy_wait_ms);
+                if (wait_when_busy)
+                    ::WaitNamedPipeW(path.c_str(), platform::busy_wait_ms);
                 status = connect_status::retry;
             }
             return nullptr;
         }
         DWORD flags = 0;
         if (!::GetNamedPipeInfo(pipe.get(), &flags, nullptr, nullptr, nullptr)) {
-            ec = win::last_error();
+            ec = last_error();
             return nullptr;
         }
         bool message = (flags & PIPE_TYPE_MESSAGE) != 0;
         if (message) {
             DWORD read_mode = PIPE_READMODE_MESSAGE;
             if (!::SetNamedPipeHandleState(pipe.get(), &read_mode, nullptr, nullptr)) {
-                ec = win::last_error();
+                ec = last_error();
                 return nullptr;
             }
         }
-        auto t = std::make_shared<win::pipe_transport>(std::move(pipe),
-                                                       win::pipe_transport::role::client, message);
+        auto t = std::make_shared<pipe_transport>(std::move(pipe), pipe_transport::role::client,
+                                                  message);
         ec.clear();
         status = connect_status::connected;
         return t;
@@ -149,6 +156,16 @@ std::shared_ptr<transport> connect(const std::string& endpoint, transmission_mod
         ec = e.code();
     }
     return nullptr;
+}
+
+}  // namespace npipe::detail::win
+
+namespace npipe::detail::platform {
+
+std::shared_ptr<transport> connect(const std::string& endpoint, transmission_mode,
+                                   const pipe_options&, connect_status& status,
+                                   std::error_code& ec) noexcept {
+    return win::open_client(endpoint, true, status, ec);
 }
 
 std::unique_ptr<endpoint_watch> watch_endpoint(const std::string&) noexcept {

@@ -2,6 +2,11 @@
 // pending operations (see pipe_impl.hpp for why). Not part of the public API.
 #pragma once
 
+#ifdef _WIN32
+// Windows: a proactor over overlapped pipe handles (npipe/asio/detail/windows/).
+#include "npipe/asio/detail/windows/acceptor_impl.hpp"
+#else
+
 #include <asio/any_io_executor.hpp>
 
 #include <memory>
@@ -80,3 +85,5 @@ struct acceptor_impl {
 };
 
 }  // namespace npipe::asio::detail
+
+#endif  // _WIN32

@@ -8,6 +8,11 @@
 // close() after every wait, so a cancel that races a completed wait is never lost.
 #pragma once
 
+#ifdef _WIN32
+// Windows: a proactor over overlapped pipe handles (npipe/asio/detail/windows/).
+#include "npipe/asio/detail/windows/ops.hpp"
+#else
+
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/buffer.hpp>
 #include <asio/cancellation_type.hpp>
@@ -410,3 +415,5 @@ struct wait_op {
 };
 
 }  // namespace npipe::asio::detail
+
+#endif  // _WIN32

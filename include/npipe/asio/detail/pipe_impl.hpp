@@ -4,6 +4,11 @@
 // Not part of the public API.
 #pragma once
 
+#ifdef _WIN32
+// Windows: a proactor over overlapped pipe handles (npipe/asio/detail/windows/).
+#include "npipe/asio/detail/windows/pipe_impl.hpp"
+#else
+
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
 #include <asio/generic/stream_protocol.hpp>
@@ -148,3 +153,5 @@ std::error_code check_write(const pipe_impl* impl) noexcept;
 bool would_block(const std::error_code& ec) noexcept;
 
 }  // namespace npipe::asio::detail
+
+#endif  // _WIN32
