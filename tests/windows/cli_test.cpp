@@ -1,6 +1,7 @@
 // npipe.exe, the CLI on Windows, run as separate processes with files as stdin and stdout:
 // copies between two npipe.exe processes and between npipe.exe and a plain Win32 peer
-// (win32_peer.c), the one-client rule, timeouts, errors, and what --help says Windows lacks.
+// (win32_peer.c), the one-client rule, timeouts, errors, the echo server (serve --echo), and
+// what --help says Windows lacks.
 // Under Wine, what Wine lacks is skipped with the reason (NPIPE_SKIP_ON_WINE).
 #include <windows.h>
 
@@ -10,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -261,6 +264,175 @@ TEST(NpipeExe, ChatKeepsMessageBoundariesWithAPlainWin32Server) {
     EXPECT_EQ(out.content(), "a message longer than five bytes\nsecond\nx\n");
 }
 
+// A client of `name`'s message pipe, in message read mode, connected.
+std::unique_ptr<npipe::named_pipe_client> message_client(const std::string& name) {
+    auto client = std::make_unique<npipe::named_pipe_client>(name);
+    client->connect(20s);
+    client->set_read_mode(npipe::transmission_mode::message);
+    return client;
+}
+
+// Reads one whole message, in pieces of at most 1000 bytes (so a long one takes partial reads).
+std::string read_message(npipe::pipe_stream& pipe) {
+    std::string message;
+    std::byte piece[1000];
+    do {
+        std::size_t n = pipe.read(piece);
+        message.append(reinterpret_cast<const char*>(piece), n);
+    } while (!pipe.is_message_complete());
+    return message;
+}
+
+TEST(NpipeExeEcho, EchoesFiftyConcurrentClientsOnOneThreadIntact) {
+    auto name = unique_pipe_name("cli-echo");
+    npipe_run serve({"serve", name, "--echo"});
+    wait_for_server(name);
+    // Every client connected before any sends: the server holds all 50 at once.
+    constexpr int clients = 50;
+    std::vector<std::unique_ptr<npipe::named_pipe_client>> pipes;
+    for (int i = 0; i < clients; ++i) {
+        pipes.push_back(std::make_unique<npipe::named_pipe_client>(name));
+        pipes.back()->connect(20s);
+    }
+    std::vector<std::string> results(clients);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < clients; ++i)
+        threads.emplace_back([&, i] {
+            // Rounds of 1 KiB: a round's echo fits the pipe's buffers whatever the server's
+            // pace, so no write waits on a read that comes after it.
+            for (int round = 0; round < 16; ++round) {
+                auto chunk = pattern(1024, i * 16 + round);
+                pipes[i]->write(npipe::test::pipe_io::bytes(chunk));
+                results[i] += npipe::test::pipe_io::read_n(*pipes[i], chunk.size());
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    for (int i = 0; i < clients; ++i) {
+        std::string expected;
+        for (int round = 0; round < 16; ++round)
+            expected += pattern(1024, i * 16 + round);
+        EXPECT_TRUE(results[i] == expected) << "client " << i << " got another echo";
+    }
+    pipes.clear();
+    EXPECT_FALSE(serve.proc.wait(0ms).has_value())
+        << "the echo server ended: " << serve.err.content();
+}
+
+TEST(NpipeExeEcho, MessageEchoKeepsEveryBoundary) {
+    auto name = unique_pipe_name("cli-echo-msg");
+    npipe_run serve({"serve", name, "--echo", "--message"});
+    wait_for_server(name);
+    auto a = message_client(name), b = message_client(name);
+    const std::vector<std::string> messages = {"one", pattern(5000, 1), "", "x", pattern(70000, 2)};
+    // Two clients taking turns; each echo is read in pieces of 1000 bytes and must end where
+    // its message ended (an empty one too; 70000 bytes span several of the pipe's buffers).
+    for (const auto& m : messages) {
+        a->write(npipe::test::pipe_io::bytes(m));
+        EXPECT_EQ(read_message(*a), m);
+        b->write(npipe::test::pipe_io::bytes(m + "b"));
+        EXPECT_EQ(read_message(*b), m + "b");
+    }
+    EXPECT_FALSE(serve.proc.wait(0ms).has_value())
+        << "the echo server ended: " << serve.err.content();
+}
+
+// Bytes waiting to be read on `pipe`, without reading them.
+DWORD bytes_waiting(const npipe::pipe_stream& pipe) {
+    DWORD n = 0;
+    EXPECT_TRUE(::PeekNamedPipe(pipe.native_handle(), nullptr, 0, nullptr, &n, nullptr));
+    return n;
+}
+
+// As on Linux, --max-instances is the number of clients served at once: a later client connects
+// into the backlog and is served once an earlier one leaves.
+TEST(NpipeExeEcho, MaxInstancesServesALaterClientOnlyWhenOneLeaves) {
+    auto name = unique_pipe_name("cli-echo-max");
+    npipe_run serve({"serve", name, "--echo", "--max-instances", "2"});
+    wait_for_server(name);
+    npipe::named_pipe_client first(name), second(name), third(name);
+    first.connect(20s);
+    second.connect(20s);
+    first.write(npipe::test::pipe_io::bytes("ping"));
+    EXPECT_EQ(npipe::test::pipe_io::read_n(first, 4), "ping");
+    third.connect(20s);
+    third.write(npipe::test::pipe_io::bytes("pong"));
+    // The server runs on one thread: once the second client's echo is back, a third client it
+    // served would have had its echo too.
+    for (int round = 0; round < 3; ++round) {
+        second.write(npipe::test::pipe_io::bytes("still"));
+        EXPECT_EQ(npipe::test::pipe_io::read_n(second, 5), "still");
+    }
+    EXPECT_EQ(bytes_waiting(third), 0u) << "a third client was served with --max-instances 2";
+    first.close();  // its slot serves the third client
+    EXPECT_EQ(npipe::test::pipe_io::read_n(third, 4), "pong");
+}
+
+TEST(NpipeExeEcho, IdleTimeoutDropsAQuietClientAndServesTheOthers) {
+    auto name = unique_pipe_name("cli-echo-idle");
+    npipe_run serve({"serve", name, "--echo", "--idle-timeout", "300ms"});
+    wait_for_server(name);
+    npipe::named_pipe_client quiet(name);
+    quiet.connect(20s);
+    std::byte b[16];
+    EXPECT_EQ(quiet.read(b), 0u);  // dropped: the end of the stream
+    npipe::named_pipe_client talker(name);
+    talker.connect(20s);
+    talker.write(npipe::test::pipe_io::bytes("hi"));
+    EXPECT_EQ(npipe::test::pipe_io::read_n(talker, 2), "hi");
+    EXPECT_FALSE(serve.proc.wait(0ms).has_value())
+        << "the echo server ended: " << serve.err.content();
+}
+
+// Ctrl+Break (SIGBREAK in the C runtime) stops the echo server with status 0, as SIGINT and
+// SIGTERM do on Linux. npipe.exe runs in a process group of its own, which gets the event alone.
+TEST(NpipeExeEcho, CtrlBreakStopsTheEchoServerWithStatusZero) {
+    auto name = unique_pipe_name("cli-echo-break");
+    std::string line = "\"" + program_path("npipe.exe") + "\" serve " + name + " --echo";
+    // The event travels through a console the two processes share: a test run without one
+    // (a service, Wine with no terminal) gets its own.
+    if (!::GetConsoleWindow())
+        ::AllocConsole();
+    STARTUPINFOA startup{};
+    startup.cb = sizeof startup;
+    PROCESS_INFORMATION info{};
+    ASSERT_TRUE(::CreateProcessA(nullptr, line.data(), nullptr, nullptr, FALSE,
+                                 CREATE_NEW_PROCESS_GROUP, nullptr, nullptr, &startup, &info))
+        << ::GetLastError();
+    auto close_handle = [](HANDLE h) { ::CloseHandle(h); };
+    std::unique_ptr<void, decltype(close_handle)> process(info.hProcess, close_handle),
+        thread(info.hThread, close_handle);
+    struct terminate_at_exit {
+        HANDLE h;
+        ~terminate_at_exit() {
+            if (::WaitForSingleObject(h, 0) == WAIT_TIMEOUT)
+                ::TerminateProcess(h, 99);
+        }
+    } guard{info.hProcess};
+    wait_for_server(name);
+    if (!::GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, info.dwProcessId)) {
+        DWORD error = ::GetLastError();
+        NPIPE_SKIP_ON_WINE("GenerateConsoleCtrlEvent fails without a terminal (error " +
+                           std::to_string(error) + "): no Ctrl+C or Ctrl+Break can be sent");
+        FAIL() << "GenerateConsoleCtrlEvent: error " << error;
+    }
+    if (::WaitForSingleObject(info.hProcess, 30000) == WAIT_TIMEOUT)
+        NPIPE_SKIP_ON_WINE("GenerateConsoleCtrlEvent reports success but delivers no Ctrl+Break");
+    DWORD code = 0;
+    ASSERT_TRUE(::GetExitCodeProcess(info.hProcess, &code));
+    EXPECT_EQ(code, 0ul);
+}
+
+TEST(NpipeExeEcho, MaxInstancesWithoutEchoAndOnceAreRefused) {
+    npipe_run plain({"serve", "x", "--max-instances", "2"});
+    EXPECT_EQ(plain.proc.wait(30s), 2ul);
+    EXPECT_NE(plain.err.content().find("--echo"), std::string::npos) << plain.err.content();
+    npipe_run once({"serve", "x", "--echo", "--once"});
+    EXPECT_EQ(once.proc.wait(30s), 2ul);
+    npipe_run bad({"serve", "x", "--echo", "--max-instances", "0"});
+    EXPECT_EQ(bad.proc.wait(30s), 2ul);
+}
+
 TEST(NpipeExe, ListShowsALiveServer) {
     NPIPE_SKIP_ON_WINE("FindFirstFileW cannot list \\\\.\\pipe\\ (bad device type)");
     auto name = unique_pipe_name("cli-list");
@@ -275,6 +447,8 @@ TEST(NpipeExe, WhatWindowsLacksIsRefusedAndNamedInHelp) {
     EXPECT_EQ(help.proc.wait(30s), 0ul);
     EXPECT_NE(help.out.content().find("on Windows (npipe.exe): `serve -- CMD`"), std::string::npos)
         << help.out.content();
+    EXPECT_EQ(help.out.content().find("`serve --echo`"), std::string::npos)
+        << "--help still lists serve --echo as missing on Windows";
     npipe_run command({"serve", "x", "--", "cmd.exe"});
     EXPECT_EQ(command.proc.wait(30s), 2ul);
     EXPECT_NE(command.err.content().find("not available on Windows"), std::string::npos)

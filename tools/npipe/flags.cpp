@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "npipe/options.hpp"
+
 #ifndef _WIN32
 #include "common/harness.hpp"  // the size parser (npipe.exe has no size flags)
 #endif
@@ -149,6 +151,21 @@ std::string format_bytes(double bytes) {
     char text[64];
     std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
     return text;
+}
+
+int parse_instances(const std::string& text) {
+    if (text == "unlimited")
+        return max_allowed_server_instances;
+    std::size_t used = 0;
+    int n = -1;
+    try {
+        n = std::stoi(text, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != text.size() || n < 1 || n > max_server_instances_limit)
+        throw CLI::ValidationError("--max-instances",
+                                   "expected 1..254 or 'unlimited', got '" + text + "'");
+    return n;
 }
 
 }  // namespace npipe::cli

@@ -43,6 +43,10 @@ CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t
 /// Adds `--shared-memory` (pipe_options::shared_memory), worded the same on every command.
 CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target);
 
+/// Parses serve's --max-instances: 1..254, or "unlimited" (max_allowed_server_instances).
+/// Throws CLI::ValidationError naming the flag.
+int parse_instances(const std::string& text);
+
 /// "1.5 GiB", "640 KiB", "12 B": a byte count as a person reads it.
 std::string format_bytes(double bytes);
 

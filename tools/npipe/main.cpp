@@ -33,7 +33,7 @@ std::string missing_features() {
 #ifdef _WIN32
     missing +=
         "\n  on Windows (npipe.exe): `serve -- CMD` (the session supervisor is not ported), "
-        "`serve --echo` (the async echo server is not ported), `anon` and `bench` (their I/O is "
+        "`anon` and `bench` (their I/O is "
         "POSIX code), `rpc` (not ported); `serve`'s --mode, --group, --allow-uid, "
         "--allow-gid and "
         "--shared-memory (Unix sockets only); `list --all` and `--clean` (no socket files)";
@@ -46,7 +46,7 @@ std::string missing_features() {
 #if !defined(NPIPE_HAVE_RPC) && !defined(_WIN32)
     missing += "\n  JSON-RPC: `npipe rpc` (configured with NPIPE_BUILD_RPC=OFF)";
 #endif
-#if !defined(NPIPE_HAVE_ASIO) && !defined(_WIN32)
+#ifndef NPIPE_HAVE_ASIO
     missing += "\n  the async echo server: `serve --echo` (configured with NPIPE_BUILD_ASIO=OFF)";
 #endif
     return missing.empty() ? "" : "\n\nThis build lacks:" + missing;

@@ -32,21 +32,6 @@
 namespace npipe::cli {
 namespace {
 
-int parse_instances(const std::string& text) {
-    if (text == "unlimited")
-        return max_allowed_server_instances;
-    std::size_t used = 0;
-    int n = -1;
-    try {
-        n = std::stoi(text, &used);
-    } catch (const std::exception&) {
-    }
-    if (used != text.size() || n < 1 || n > max_server_instances_limit)
-        throw CLI::ValidationError("--max-instances",
-                                   "expected 1..254 or 'unlimited', got '" + text + "'");
-    return n;
-}
-
 mode_t parse_mode(const std::string& text) {
     std::size_t used = 0;
     unsigned long mode = 01000;

@@ -11,7 +11,13 @@
 // or sends an oversize message is dropped at once; each with its reason on stderr. The others
 // go on being served. The messages held at once share a memory budget (twice the largest
 // message): clients that send big messages and never read cost the server that much at most.
+//
+// On Windows (npipe.exe) the same server runs on npipe::asio's overlapped pipes; there is no
+// open-file limit to raise, and Ctrl+C / Ctrl+Break stop it (the C runtime raises SIGINT and
+// SIGBREAK for them; Windows has no SIGHUP).
+#ifndef _WIN32
 #include <sys/resource.h>
+#endif
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -45,6 +51,7 @@ namespace {
 constexpr auto use_awaitable = ::asio::use_awaitable;
 constexpr auto as_tuple = ::asio::experimental::as_tuple(::asio::use_awaitable);
 
+#ifndef _WIN32
 // Descriptors kept for everything but clients (listener, epoll, eventfds, stdio, ...).
 constexpr rlim_t reserved_fds = 64;
 // What "unlimited" should hold: the number of concurrent clients npipe promises to serve.
@@ -76,6 +83,7 @@ rlim_t raise_fd_limit(int max_instances) {
     }
     return wanted - reserved_fds;
 }
+#endif
 
 // Says on stderr why a client was dropped, naming it by its credentials.
 void report_drop(npipe::asio::pipe_stream& pipe, const std::string& why) {
@@ -427,12 +435,18 @@ void report_write_error(npipe::asio::pipe_stream& pipe, std::error_code ec) {
 
 void run_echo_server(const std::string& name, bool message, int max_instances,
                      const pipe_options& options, const relay_options& timeouts) {
+#ifndef _WIN32
     raise_fd_limit(max_instances);
+#endif
     ::asio::io_context io(1);
     npipe::asio::named_pipe_acceptor acceptor(
         io, name, pipe_direction::in_out, max_instances,
         message ? transmission_mode::message : transmission_mode::byte, options);
+#ifdef _WIN32
+    ::asio::signal_set signals(io, SIGINT, SIGTERM, SIGBREAK);
+#else
     ::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+#endif
     signals.async_wait([&](std::error_code ec, int) {
         if (ec)
             return;
