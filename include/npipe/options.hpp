@@ -108,7 +108,8 @@ struct pipe_options {
     /// usual. Reads, writes, message boundaries and errors behave as on the socket; a reader or
     /// writer that must wait sleeps in the kernel (spin_before_block still applies to reads).
     /// native_handle() is then a socket that shows the peer's hang-up but not the data: read
-    /// instead of polling it for data. Synchronous pipes only for now: npipe::asio ignores it.
+    /// instead of polling it for data. npipe::asio pipes use it too (their reactor waits on the
+    /// transport's sockets: no thread per pipe).
     /// Linux only (memfd).
     bool shared_memory = false;
 

@@ -27,7 +27,6 @@ void acceptor_impl::open(std::string_view name_, pipe_direction direction_, int 
     max_instances = max_instances_;
     mode = mode_;
     options = options_;
-    options.shared_memory = false;  // no shared-memory transport in npipe::asio yet
     if (mode != npipe::transmission_mode::byte && mode != npipe::transmission_mode::message)
         throw pipe_error(npipe::errc::invalid_argument, name,
                          "create server: unknown transmission mode");

@@ -125,7 +125,6 @@ named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view n
     p.path = npipe::pipe_path(name);
     p.direction = direction;
     p.options = options;
-    p.options.shared_memory = false;  // no shared-memory transport in npipe::asio yet
     p.max_message_size = options.max_message_size;
     p.transmission_known = false;
 }

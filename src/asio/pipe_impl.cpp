@@ -39,7 +39,7 @@ connector::connector(const ::asio::any_io_executor& ex) : timer(ex), watch(ex) {
 
 connector::~connector() = default;
 
-pipe_impl::pipe_impl(const ::asio::any_io_executor& ex) : socket(ex) {}
+pipe_impl::pipe_impl(const ::asio::any_io_executor& ex) : socket(ex), send_bell(ex) {}
 
 pipe_impl::~pipe_impl() {
     close();
@@ -52,6 +52,8 @@ void pipe_impl::close() noexcept {
     // the transport closes it.
     if (socket.is_open())
         socket.release(ignored);
+    if (send_bell.is_open())
+        send_bell.release(ignored);
     if (transport)
         transport->close();
     if (connecting) {
@@ -69,6 +71,7 @@ void pipe_impl::cancel() noexcept {
     ++cancel_generation;
     std::error_code ignored;
     socket.cancel(ignored);
+    send_bell.cancel(ignored);
     if (connecting) {
         connecting->timer.cancel();
         connecting->watch.cancel(ignored);
@@ -85,6 +88,14 @@ void pipe_impl::adopt(std::shared_ptr<npipe::detail::transport> connection,
     }
     // Non-blocking: the transport's calls then report EAGAIN instead of blocking the executor.
     socket.non_blocking(true, ec);
+    // A transport whose writers wait on a handle of their own (shared memory's send bell): the
+    // reactor waits on it too, so no thread ever sleeps in the transport.
+    const auto send_wait = connection->send_wait_handle();
+    if (!ec && send_wait.handle != connection->native_handle()) {
+        send_bell.assign(::asio::generic::stream_protocol(AF_UNIX, 0), send_wait.handle, ec);
+        if (!ec)
+            send_bell.non_blocking(true, ec);
+    }
     if (!ec && mode == npipe::transmission_mode::message) {
         messages.reset(new (std::nothrow) npipe::detail::message_reader(max_message_size));
         if (!messages)
@@ -93,6 +104,8 @@ void pipe_impl::adopt(std::shared_ptr<npipe::detail::transport> connection,
     if (ec) {
         std::error_code ignored;
         socket.release(ignored);
+        if (send_bell.is_open())
+            send_bell.release(ignored);
         connection->close();
         messages.reset();
         return;
@@ -214,18 +227,35 @@ io_step pipe_impl::write_message(std::span<const ::asio::const_buffer> message, 
         const auto header =
             npipe::detail::encode_frame_header(static_cast<std::uint32_t>(size), more);
         pieces[0] = header;
-        std::error_code sec;
-        npipe::detail::send_all(*transport,
-                                std::span<const std::span<const std::byte>>(pieces, count), sec);
-        if (sec) {
-            if (would_block(sec))
-                return io_step::would_block;
-            if (sec == npipe::errc::broken_pipe)
-                write_broken = true;
-            ec = sec;
-            return io_step::done;
+        // A record transport takes the frame whole or not at all; a stream transport (shared
+        // memory) may take part of it, and the rest after a wait.
+        const std::size_t frame_size = header.size() + size;
+        while (p.frame_sent < frame_size) {
+            std::span<const std::byte> rest[4];
+            std::size_t rest_count = 0, skip = p.frame_sent;
+            for (std::size_t i = 0; i < count; ++i) {
+                if (skip >= pieces[i].size()) {
+                    skip -= pieces[i].size();
+                    continue;
+                }
+                rest[rest_count++] = pieces[i].subspan(skip);
+                skip = 0;
+            }
+            std::error_code sec;
+            std::size_t sent =
+                transport->send(std::span<const std::span<const std::byte>>(rest, rest_count), sec);
+            if (sec) {
+                if (would_block(sec))
+                    return io_step::would_block;
+                if (sec == npipe::errc::broken_pipe)
+                    write_broken = true;
+                ec = sec;
+                return io_step::done;
+            }
+            p.started = true;
+            p.frame_sent += sent;
         }
-        p.started = true;
+        p.frame_sent = 0;
         p.offset += size;
         p.final_sent = !more;
     }
@@ -238,6 +268,10 @@ void pipe_impl::abandon_write(const write_progress& p) noexcept {
         transport->shutdown(npipe::detail::shutdown_how::send, ignored);
         write_broken = true;
     }
+}
+
+bool pipe_impl::data_waiting_unseen() noexcept {
+    return transport && !transport->handle_shows_data() && transport->prepare_receive_wait();
 }
 
 bool pipe_impl::is_message_complete() const noexcept {
@@ -260,6 +294,11 @@ std::size_t pipe_stream::available(std::error_code& ec) const noexcept {
     if (impl_->transmission == npipe::transmission_mode::message) {
         ec = npipe::errc::not_supported;
         return 0;
+    }
+    // Shared memory: the bytes are in the ring, not behind the handle.
+    if (!impl_->transport->handle_shows_data()) {
+        ec.clear();
+        return impl_->transport->available();
     }
     return impl_->socket.available(ec);
 }

@@ -81,8 +81,26 @@ class transport {
     /// caller that waits for data must read (which blocks) instead of polling it.
     virtual bool handle_shows_data() const noexcept { return true; }
 
+    /// Where handle_shows_data() is false: the bytes a receive would take now without waiting
+    /// (what FIONREAD says of a socket).
+    virtual std::size_t available() const noexcept { return 0; }
+
+    /// Where handle_shows_data() is false, before a reactor waits on native_handle() for data:
+    /// true when data or the end of the stream is there already; otherwise false, and the
+    /// handle turns readable when either comes.
+    virtual bool prepare_receive_wait() noexcept { return true; }
+
     /// The OS handle, for readiness waits (blocking ones and Asio's reactor); -1 once closed.
     virtual pipe_stream::native_handle_type native_handle() const noexcept = 0;
+
+    /// What a sender that found no room (EAGAIN on a non-blocking handle) waits for: the
+    /// connection turning writable (a socket: the default), or `handle` turning readable (a
+    /// shared-memory pipe's send bell, which the peer's reader rings when it frees room).
+    struct send_wait {
+        pipe_stream::native_handle_type handle;
+        bool readable;
+    };
+    virtual send_wait send_wait_handle() const noexcept { return {native_handle(), false}; }
 };
 
 /// Sends all of `pieces`, resuming a stream transport's short sends (a record transport sends

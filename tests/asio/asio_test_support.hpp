@@ -103,12 +103,14 @@ struct connected_pair {
 };
 
 inline connected_pair make_pair(::asio::io_context& io,
-                                npipe::transmission_mode mode = npipe::transmission_mode::byte) {
+                                npipe::transmission_mode mode = npipe::transmission_mode::byte,
+                                const npipe::pipe_options& server_options = {},
+                                const npipe::pipe_options& client_options = {}) {
     connected_pair p;
     auto name = unique_pipe_name("pair");
     p.acceptor.emplace(io, name, npipe::pipe_direction::in_out, npipe::max_allowed_server_instances,
-                       mode);
-    p.client.emplace(io, name);
+                       mode, server_options);
+    p.client.emplace(io, name, npipe::pipe_direction::in_out, client_options);
     p.acceptor->async_accept([&](std::error_code ec, na::pipe_stream s) {
         EXPECT_FALSE(ec) << ec.message();
         p.server.emplace(std::move(s));

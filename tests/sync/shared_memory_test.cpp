@@ -343,6 +343,7 @@ TEST(shared_memory, cli_serve_and_connect_with_shared_memory) {
     EXPECT_TRUE(server.out() == data) << "content differs";
     EXPECT_FALSE(std::filesystem::exists(path));
     EXPECT_FALSE(std::filesystem::exists(path + ".npipe-shm"));
-    auto refused = npipe::test::run({cli(), "serve", name, "--shared-memory", "--echo"}, {}, 10s);
+    auto refused =
+        npipe::test::run({cli(), "serve", name, "--shared-memory", "--", "cat"}, {}, 10s);
     EXPECT_EQ(refused.exit_code, 2) << refused.err;
 }

@@ -294,13 +294,17 @@ void add_serve_command(CLI::App& app) {
         if (!echo && command.empty() && cmd->get_option("--max-instances")->count() > 0)
             throw CLI::ValidationError(
                 "--max-instances", "applies to -- CMD and --echo; plain serve takes one client");
-        // CMD gets the connection's descriptor and --echo runs on npipe::asio: neither can
-        // use shared memory, which the library moves in-process.
-        if (shared_memory && (echo || !command.empty()))
+        // CMD gets the connection's descriptor as its stdin and stdout: the rings live in
+        // this process's library, which a command cannot read or write.
+        if (shared_memory && !command.empty())
             throw CLI::ValidationError("--shared-memory",
-                                       "applies to plain serve only (not with --echo or CMD)");
-        // The relay's timeouts wait on the connection's socket, which shows no data there.
-        if (shared_memory && (limits.idle_timeout.count() > 0 || limits.write_timeout.count() > 0))
+                                       "does not apply to -- CMD (the command gets the "
+                                       "connection's descriptor, and shared memory moves the "
+                                       "bytes in npipe's library, not through a descriptor)");
+        // The relay's timeouts wait on the connection's socket, which shows no data there
+        // (--echo's are timers around its npipe::asio operations: they work).
+        if (shared_memory && !echo &&
+            (limits.idle_timeout.count() > 0 || limits.write_timeout.count() > 0))
             throw CLI::ValidationError("--shared-memory",
                                        "cannot be combined with --idle-timeout or --write-timeout");
         pipe_options options;

@@ -137,14 +137,17 @@ class pipe_stream {
     /// Waits until the socket is readable, writable or has an error (::asio::socket_base::
     /// wait_read / wait_write / wait_error), without reading: a server can hold thousands of
     /// idle pipes with no buffer each and allocate one only when bytes arrive (available()).
-    /// On message pipes a readable socket does not always mean a whole message.
+    /// On message pipes a readable socket does not always mean a whole message. On a
+    /// shared-memory pipe (pipe_options::shared_memory) wait_read waits for bytes in the ring or
+    /// the end of the stream, and wait_write completes at once (a write waits for room itself).
     template <class CompletionToken>
     auto async_wait(::asio::socket_base::wait_type type, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code)>(
             detail::wait_op{impl_, type}, token, ex_);
     }
 
-    /// Byte pipes: the number of bytes that can be read without waiting.
+    /// Byte pipes: the number of bytes that can be read without waiting (on a shared-memory
+    /// pipe, the bytes in its ring).
     std::size_t available() const;
     std::size_t available(std::error_code& ec) const noexcept;
 

@@ -73,6 +73,12 @@ bool ring_reader::readable() const noexcept {
     return field<std::uint64_t>(layout::write_index).load(std::memory_order_seq_cst) != position_;
 }
 
+std::uint64_t ring_reader::available() const noexcept {
+    const std::uint64_t waiting =
+        field<std::uint64_t>(layout::write_index).load(std::memory_order_seq_cst) - position_;
+    return waiting > capacity_ ? 0 : waiting;  // garbage: the next read reports it
+}
+
 void ring_reader::set_waiting() noexcept {
     field<std::uint32_t>(layout::reader_waiting).store(1, std::memory_order_seq_cst);
 }

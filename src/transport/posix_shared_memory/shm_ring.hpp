@@ -88,6 +88,8 @@ class ring_reader : public ring_view {
     std::size_t read(std::span<std::byte> buffer, ring_status& status) noexcept;
     /// Whether bytes are waiting (corrupt indices count as "something to look at").
     bool readable() const noexcept;
+    /// How many bytes are waiting (0 when the indices make no sense).
+    std::uint64_t available() const noexcept;
     /// The writer said it will write no more (shutdown or close).
     bool writer_done() const noexcept {
         return field<std::uint32_t>(layout::writer_done).load(std::memory_order_seq_cst) != 0;

@@ -253,13 +253,36 @@ void shm_transport::ring(const std::atomic<int>& bell, std::atomic<bool>& hung_u
         hung_up = true;
 }
 
+shm_transport::drained shm_transport::drain_bell(int fd, std::atomic<bool>& hung_up,
+                                                 std::error_code& ec) noexcept {
+    char bytes[64];
+    bool rung = false;
+    for (;;) {
+        ssize_t n = ::recv(fd, bytes, sizeof bytes, MSG_DONTWAIT);
+        if (n > 0) {
+            rung = true;
+            continue;
+        }
+        if (n == 0 || errno == ECONNRESET) {
+            hung_up = true;  // the peer closed it, exited or was killed; or end() shut it
+            return drained::rung;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return rung ? drained::rung : drained::empty;
+        ec = errno_code(errno);
+        return drained::failed;
+    }
+}
+
 bool shm_transport::wait_bell(std::atomic<int>& bell, std::atomic<bool>& hung_up,
                               std::error_code& ec) noexcept {
     const int fd = bell.load(std::memory_order_relaxed);
     // Sleeping in recv itself, as a reader of a socket pipe does, costs one system call per
     // wake-up. Bytes left behind (more than one ring since we last slept) only make the next
-    // look spurious. A bell that is non-blocking (the rendezvous connection may be) sleeps in
-    // poll instead.
+    // look spurious. A non-blocking bell is npipe::asio's, which waits for it in its reactor:
+    // EAGAIN goes back to it (the waiting flag is set, so the peer rings the bell).
     char drained[64];
     for (;;) {
         ssize_t n = ::recv(fd, drained, sizeof drained, 0);
@@ -271,17 +294,10 @@ bool shm_transport::wait_bell(std::atomic<int>& bell, std::atomic<bool>& hung_up
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            ec = errno_code(errno);
-            return false;
-        }
-        pollfd p{fd, POLLIN, 0};
-        while (::poll(&p, 1, -1) < 0) {
-            if (errno != EINTR) {
-                ec = errno_code(errno);
-                return false;
-            }
-        }
+        ec = errno == EAGAIN || errno == EWOULDBLOCK
+                 ? std::error_code(EAGAIN, std::system_category())
+                 : errno_code(errno);
+        return false;
     }
 }
 
@@ -379,6 +395,26 @@ std::size_t shm_transport::send(std::span<const std::span<const std::byte>> piec
         if (!wait_bell(send_bell_, send_hung_up_, ec))
             return 0;
     }
+}
+
+std::size_t shm_transport::available() const noexcept {
+    std::lock_guard lock(read_mutex_);
+    return receive_shut_ || ended_ || corrupt_ ? 0 : static_cast<std::size_t>(in_.available());
+}
+
+bool shm_transport::prepare_receive_wait() noexcept {
+    std::lock_guard lock(read_mutex_);
+    std::error_code ec;
+    if (!usable(receive_bell_, ec) || receive_shut_ || ended_ || in_.readable() ||
+        in_.writer_done() || receive_hung_up_ || send_hung_up_)
+        return true;
+    in_.set_waiting();
+    // Old rings are drained, so that the reactor's wait starts on an empty bell and the next
+    // ring (the waiting flag asks for it) wakes it.
+    if (drain_bell(receive_bell_.load(std::memory_order_relaxed), receive_hung_up_, ec) ==
+        drained::failed)
+        return true;  // the read that follows reports it
+    return in_.readable() || in_.writer_done() || receive_hung_up_;
 }
 
 bool shm_transport::shutdown(shutdown_how how, std::error_code& ec) noexcept {

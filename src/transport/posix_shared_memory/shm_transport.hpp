@@ -4,7 +4,9 @@
 // reader that must wait sleeps in poll(2) on its receive bell, a writer waiting for room on its
 // send bell, and the peer rings one by sending a byte when the shared flags say someone sleeps.
 // The bells are the liveness channel too: a peer that exits or is killed closes them, which
-// wakes whoever sleeps here (end of stream, broken pipe).
+// wakes whoever sleeps here (end of stream, broken pipe). With the bells non-blocking (npipe::asio
+// registers both with its reactor), a read or write that would sleep fails with EAGAIN instead:
+// the receive bell turning readable means bytes (or the end), the send bell room.
 #pragma once
 
 #include <atomic>
@@ -51,10 +53,16 @@ class shm_transport final : public transport {
     void close() noexcept override;
     peer_credentials peer(std::error_code& ec) const noexcept override;
     bool handle_shows_data() const noexcept override { return false; }
+    std::size_t available() const noexcept override;
+    bool prepare_receive_wait() noexcept override;
     /// The receive bell: readable when the peer rang it or went away (the rings can hold bytes
     /// without it being readable: it is not a readiness handle for data).
     pipe_stream::native_handle_type native_handle() const noexcept override {
         return receive_bell_.load(std::memory_order_relaxed);
+    }
+    /// The send bell: readable when the peer's reader freed room (or the peer went away).
+    send_wait send_wait_handle() const noexcept override {
+        return {send_bell_.load(std::memory_order_relaxed), true};
     }
 
     /// Internal: use connect() and accept().
@@ -62,8 +70,11 @@ class shm_transport final : public transport {
                   std::size_t mapping_size, const std::uint64_t (&ring_sizes)[2]) noexcept;
 
   private:
+    /// Sleeps until the bell rings (or reports EAGAIN on a non-blocking bell), then drains it.
     bool wait_bell(std::atomic<int>& bell, std::atomic<bool>& hung_up,
                    std::error_code& ec) noexcept;
+    enum class drained { empty, rung, failed };
+    static drained drain_bell(int fd, std::atomic<bool>& hung_up, std::error_code& ec) noexcept;
     void ring(const std::atomic<int>& bell, std::atomic<bool>& hung_up) noexcept;
     void corrupted(std::error_code& ec) noexcept;
     /// Whether a read or write may go on (ec says why not: corrupt, or closed).
@@ -75,7 +86,8 @@ class shm_transport final : public transport {
     std::size_t mapping_size_;
     shm::ring_reader in_;   ///< guarded by read_mutex_
     shm::ring_writer out_;  ///< guarded by write_mutex_
-    std::mutex read_mutex_, write_mutex_;
+    mutable std::mutex read_mutex_;
+    std::mutex write_mutex_;
     std::atomic<bool> receive_hung_up_{false}, send_hung_up_{false};
     std::atomic<bool> receive_shut_{false}, send_shut_{false}, ended_{false}, corrupt_{false};
 };

@@ -372,7 +372,7 @@ struct write_op {
             s = impl->write_message(flat.span(), total, progress, ec);
         if (s == io_step::would_block) {
             at = phase::waiting;
-            impl->socket.async_wait(::asio::socket_base::wait_write, std::move(self));
+            impl->async_wait_writable(std::move(self));
             return;
         }
         if (at == phase::start) {
@@ -406,6 +406,8 @@ struct wait_op {
             return ::asio::post(std::move(self));
         }
         self.reset_cancellation_state(::asio::enable_total_cancellation());
+        if (type == ::asio::socket_base::wait_read && impl->data_waiting_unseen())
+            return ::asio::post(std::move(self));  // result: success
         impl->socket.async_wait(type, std::move(self));
     }
     template <class Self>

@@ -12,6 +12,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
 #include <asio/generic/stream_protocol.hpp>
+#include <asio/socket_base.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <cstddef>
@@ -19,6 +20,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "npipe/detail/message_read.hpp"
 #include "npipe/options.hpp"
@@ -53,6 +55,9 @@ struct write_progress {
     std::size_t offset = 0;   ///< message bytes sent so far
     bool started = false;     ///< a record has gone out: the message can no longer be taken back
     bool final_sent = false;  ///< the last frame went out
+    /// Bytes of the current frame already sent: a stream transport (shared memory) may take a
+    /// frame in parts across waits.
+    std::size_t frame_sent = 0;
 };
 
 /// async_connect's waiting gear: a backoff timer, and the platform's watch on the place the
@@ -74,6 +79,10 @@ struct pipe_impl {
     /// The connection's handle registered with Asio's reactor, for readiness waits only: the
     /// transport owns the handle and does the I/O.
     socket_type socket;
+    /// Shared-memory pipes: the send bell, registered for the waits of a writer that found the
+    /// ring full (the peer's reader rings it when it frees room). Closed on other transports,
+    /// whose writers wait for `socket` to turn writable.
+    socket_type send_bell;
     std::shared_ptr<npipe::detail::transport> transport;  ///< while connected (kept once closed)
     std::string name;                                     ///< the pipe name, as given
     pipe_direction direction = pipe_direction::in_out;
@@ -95,6 +104,15 @@ struct pipe_impl {
     pipe_options options;                   ///< clients: as given
 
     bool is_open() const noexcept { return socket.is_open(); }
+
+    /// Waits until a write that would block may go on (or the wait is cancelled).
+    template <class Handler>
+    void async_wait_writable(Handler&& handler) {
+        if (send_bell.is_open())
+            send_bell.async_wait(::asio::socket_base::wait_read, std::forward<Handler>(handler));
+        else
+            socket.async_wait(::asio::socket_base::wait_write, std::forward<Handler>(handler));
+    }
 
     /// Closes the connection and gives the instance slot back. Pending operations complete
     /// with ::asio::error::operation_aborted. Idempotent.
@@ -128,6 +146,11 @@ struct pipe_impl {
     /// A write cancelled inside a message cannot take its first records back: the write side
     /// is shut down, so the peer sees a torn message (broken_pipe) rather than a corrupt one.
     void abandon_write(const write_progress& progress) noexcept;
+
+    /// Before a wait for data on `socket`: true when the wait would be wrong because data is
+    /// there already in a place the socket does not show (shared memory; the transport then
+    /// makes the socket turn readable when data comes).
+    bool data_waiting_unseen() noexcept;
 
     /// Message pipes: whether the last read ended at a message boundary / saw the end.
     bool is_message_complete() const noexcept;
