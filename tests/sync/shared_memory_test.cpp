@@ -131,6 +131,33 @@ TEST(shared_memory, a_stale_rendezvous_of_ours_is_replaced) {
     EXPECT_EQ(shm_mappings().size(), 2u);
 }
 
+TEST(shared_memory, a_silent_rendezvous_client_does_not_hold_up_the_next_one) {
+    // A client that connects to the rendezvous and never sends its hello is kept aside (its
+    // hello may still come), not waited for inside accept: the client after it is accepted at
+    // once, and the silent one stays connected (a server that waited for its hello would have
+    // given up on it and closed it).
+    auto name = unique_pipe_name("silent");
+    named_pipe_server server(name, pipe_direction::in_out, 2, shm());
+    const std::string path = server.socket_path() + ".npipe-shm";
+    int silent = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(silent, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    named_pipe_client client(".", name, pipe_direction::in_out, shm());
+    client.connect(5s);
+    server.wait_for_connection(5s);
+    EXPECT_EQ(shm_mappings().size(), 2u) << "the client after the silent one has its rings";
+    client.write(bytes("after"));
+    std::byte buffer[8];
+    EXPECT_EQ(server.read(buffer), 5u);
+    char c;
+    EXPECT_EQ(::recv(silent, &c, 1, MSG_DONTWAIT), -1) << "the silent client was closed";
+    EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+    ::close(silent);
+}
+
 TEST(shared_memory, a_bad_ring_size_is_invalid_argument) {
     auto name = unique_pipe_name("size");
     named_pipe_server server(name, pipe_direction::in_out, 1, shm());

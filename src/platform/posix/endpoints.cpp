@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <vector>
 
@@ -194,18 +195,31 @@ class socket_listener final : public listener {
     std::shared_ptr<transport> accept(const pipe_options& options, accept_status& status,
                                       std::error_code& ec) noexcept override {
         if (rendezvous_.fd) {
-            unique_fd fd(::accept4(rendezvous_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
-            if (fd) {
-                // Mapped now, used only once the core has admitted the client (admit_peer):
-                // nothing is read from or written to it before.
-                auto t = shm_transport::accept(std::move(fd), ec);
-                status = t ? accept_status::accepted : accept_status::none_queued;
+            if (auto t = take_hello(ec)) {
+                status = accept_status::accepted;
                 return t;
             }
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                ec = errno_code(errno);
-                status = accept_status::out_of_resources;
-                return nullptr;
+            for (;;) {
+                unique_fd fd(::accept4(rendezvous_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+                if (!fd) {
+                    if (errno == EINTR)
+                        continue;
+                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        ec = errno_code(errno);
+                        status = accept_status::out_of_resources;
+                        return nullptr;
+                    }
+                    break;  // none queued there: the pipe's own socket next
+                }
+                // Mapped now, used only once the core has admitted the client (admit_peer):
+                // nothing is read from or written to it before.
+                auto t = shm_transport::accept(fd, ec);
+                if (t) {
+                    status = accept_status::accepted;
+                    return t;
+                }
+                if (ec == std::errc::operation_would_block)
+                    park(std::move(fd));  // its hello is not there yet
             }
         }
         for (;;) {
@@ -229,12 +243,61 @@ class socket_listener final : public listener {
     }
 
   private:
+    // A rendezvous client whose hello has not come yet. It is watched beside the listening
+    // sockets (a wait wakes when it arrives), for at most hello_wait, at most max_parked at once:
+    // a client that connects and stays silent costs a descriptor for a while, never an accept.
+    struct parked_client {
+        unique_fd fd;
+        std::chrono::steady_clock::time_point until;
+    };
+    static constexpr auto hello_wait = std::chrono::seconds(1);
+    static constexpr std::size_t max_parked = 64;
+
+    void park(unique_fd fd) noexcept {
+        if (parked_.size() == max_parked)
+            unpark(0);  // the oldest goes: its hello is the least likely to come
+        epoll_event in{};
+        in.events = EPOLLIN;
+        if (::epoll_ctl(rendezvous_.either.get(), EPOLL_CTL_ADD, fd.get(), &in) != 0)
+            return;  // it cannot be watched: closed, as a client that never sent its hello
+        try {
+            parked_.push_back({std::move(fd), std::chrono::steady_clock::now() + hello_wait});
+        } catch (const std::bad_alloc&) {
+            // Dropped (closed on the way out, which also takes it out of the epoll set).
+        }
+    }
+    void unpark(std::size_t i) noexcept { unpark(i, parked_[i].fd.get()); }
+    // `fd`: the descriptor as watched (a transport may own it by now).
+    void unpark(std::size_t i, int fd) noexcept {
+        ::epoll_ctl(rendezvous_.either.get(), EPOLL_CTL_DEL, fd, nullptr);
+        parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    // The first parked client whose hello has come; drops those that sent garbage, hung up or
+    // stayed silent too long.
+    std::shared_ptr<transport> take_hello(std::error_code& ec) noexcept {
+        const auto now = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < parked_.size();) {
+            const int watched = parked_[i].fd.get();
+            auto t = shm_transport::accept(parked_[i].fd, ec);
+            if (t) {
+                unpark(i, watched);  // the transport owns it now: out of our epoll set
+                return t;
+            }
+            if (ec == std::errc::operation_would_block && now < parked_[i].until)
+                ++i;
+            else
+                unpark(i);
+        }
+        return nullptr;
+    }
+
     std::string path_;
     unique_fd fd_;
     struct stat bound_;
     bool records_;
     rendezvous_socket rendezvous_;
-    bound_file_watch watch_;  ///< after fd_ and rendezvous_: it watches beside them
+    std::vector<parked_client> parked_;  ///< after rendezvous_: its epoll set watches them
+    bound_file_watch watch_;             ///< after fd_ and rendezvous_: it watches beside them
 };
 
 // Offers shared memory beside the pipe's socket, when it can: a rendezvous that cannot be

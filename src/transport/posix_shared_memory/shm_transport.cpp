@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -23,9 +22,6 @@ constexpr int required_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
 // A read or write publishes its progress at least this often.
 constexpr std::size_t publish_unit = 64 * 1024;
-
-// How long a server waits, inside accept, for the hello a client sends right after connecting.
-constexpr auto hello_timeout = std::chrono::seconds(1);
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -163,58 +159,49 @@ std::shared_ptr<transport> shm_transport::connect(unique_fd connection, std::siz
     return make(std::move(ours), std::move(connection), false, map, sizes, ec);
 }
 
-std::shared_ptr<transport> shm_transport::accept(unique_fd connection,
+std::shared_ptr<transport> shm_transport::accept(unique_fd& connection,
                                                  std::error_code& ec) noexcept {
-    const auto deadline = std::chrono::steady_clock::now() + hello_timeout;
+    // The client sends its hello in one sendmsg right after connecting, so it arrives whole or
+    // not yet: a server never waits for it here (a client that connects and stays silent must
+    // not hold up the others; the listener keeps it until its hello comes).
     std::byte wire[shm::hello::size];
-    std::size_t got = 0;
     unique_fd fds[2];
     int fd_count = 0;
     bool bad = false;
-    while (got < sizeof wire && !bad) {
-        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                                 std::chrono::steady_clock::now());
-        pollfd p{connection.get(), POLLIN, 0};
-        int ready = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready <= 0) {
-            ec = ready == 0 ? std::error_code(errc::protocol_error) : errno_code(errno);
-            return nullptr;
-        }
-        iovec iov{wire + got, sizeof wire - got};
-        alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        ssize_t n = ::recvmsg(connection.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-                continue;
-            ec = errno_code(errno);
-            return nullptr;
-        }
-        // Every descriptor that arrived is ours to close, whatever else is wrong.
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (std::size_t i = 0; i < count; ++i) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                unique_fd taken(fd);
-                if (fd_count < 2)
-                    fds[fd_count++] = std::move(taken);
-                else
-                    bad = true;
-            }
-        }
-        if (n == 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-            bad = true;
-        got += static_cast<std::size_t>(n);
+    iovec iov{wire, sizeof wire};
+    alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    while ((n = ::recvmsg(connection.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 &&
+           errno == EINTR) {
     }
+    if (n < 0) {
+        ec = errno == EAGAIN || errno == EWOULDBLOCK
+                 ? std::make_error_code(std::errc::operation_would_block)
+                 : errno_code(errno);
+        return nullptr;
+    }
+    // Every descriptor that arrived is ours to close, whatever else is wrong.
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            unique_fd taken(fd);
+            if (fd_count < 2)
+                fds[fd_count++] = std::move(taken);
+            else
+                bad = true;
+        }
+    }
+    if (static_cast<std::size_t>(n) != sizeof wire || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        bad = true;
     shm::hello h;
     if (bad || fd_count != 2 || !h.decode(wire) ||
         !sealed_memory_of_size(fds[0].get(), shm::mapping_size(h.ring_size[0], h.ring_size[1])) ||

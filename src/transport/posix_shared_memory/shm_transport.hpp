@@ -28,10 +28,12 @@ class shm_transport final : public transport {
     static std::shared_ptr<transport> connect(unique_fd connection, std::size_t ring_size,
                                               std::error_code& ec) noexcept;
 
-    /// Server: takes the hello the client sent on `connection` (waiting up to a second for it),
-    /// validates it, the memfd (size, seals) and the bell socket, and maps the rings. Any
-    /// deviation is errc::protocol_error.
-    static std::shared_ptr<transport> accept(unique_fd connection, std::error_code& ec) noexcept;
+    /// Server: takes the hello the client sent on `connection`, without waiting for it,
+    /// validates it, the memfd (size, seals) and the bell socket, and maps the rings; the
+    /// transport then owns `connection`. No hello yet: std::errc::operation_would_block and
+    /// `connection` is left as it was (wait for it to become readable). Any deviation is
+    /// errc::protocol_error.
+    static std::shared_ptr<transport> accept(unique_fd& connection, std::error_code& ec) noexcept;
 
     ~shm_transport() override;
     shm_transport(const shm_transport&) = delete;
