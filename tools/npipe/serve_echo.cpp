@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "cleanup.hpp"
 #include "commands.hpp"
 #include "npipe/asio/deadline_list.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
@@ -439,6 +440,9 @@ void run_echo_server(const std::string& name, bool message, int max_instances,
     raise_fd_limit(max_instances);
 #endif
     ::asio::io_context io(1);
+    // A stop signal that comes once the socket exists but before the signal_set below catches
+    // it waits (blocked) and is handled then: the server stops cleanly and removes its socket.
+    stop_signals_held hold;
     npipe::asio::named_pipe_acceptor acceptor(
         io, name, pipe_direction::in_out, max_instances,
         message ? transmission_mode::message : transmission_mode::byte, options);
@@ -447,6 +451,7 @@ void run_echo_server(const std::string& name, bool message, int max_instances,
 #else
     ::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
 #endif
+    hold.release();
     signals.async_wait([&](std::error_code ec, int) {
         if (ec)
             return;
