@@ -26,6 +26,8 @@ namespace npipe::rpc {
 namespace {
 using call_done = detail::async_completion<std::error_code, json>;
 using done = detail::async_completion<std::error_code>;
+using batch_done =
+    detail::async_completion<std::error_code, std::vector<async_connection::batch_result>>;
 }  // namespace
 
 struct async_connection::impl : std::enable_shared_from_this<impl> {
@@ -254,6 +256,95 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
         send(make_request(id, method, params));
     }
 
+    // A batch of our calls: each call's completion fills its slot; the last one (or the
+    // batch's timeout, cancellation or the connection's end) completes the batch.
+    struct batch_state {
+        std::vector<batch_result> results;
+        std::vector<std::int64_t> ids;  // of the calls still unanswered
+        std::unique_ptr<batch_done> done;
+        std::unique_ptr<::asio::steady_timer> timer;
+        std::unique_ptr<std::stop_callback<std::function<void()>>> stop;
+
+        std::error_code reason;  // why the batch as a whole ended early, if it did
+
+        void answered(std::int64_t id, std::size_t slot, std::error_code ec, json value) {
+            auto& r = results[slot];
+            if (ec) {
+                r.ec = ec;
+                r.error = std::move(value);
+                if (ec == errc::connection_closed && !reason)
+                    reason = ec;
+            } else {
+                r.result = std::move(value);
+            }
+            std::erase(ids, id);
+            if (ids.empty() && done) {
+                stop.reset();
+                if (timer)
+                    timer->cancel();
+                std::exchange(done, nullptr)->complete(reason, std::move(results));
+            }
+        }
+    };
+    // The completion a batch's call leaves in `pending`: it answers into the batch's state.
+    struct batch_slot final : call_done {
+        batch_slot(std::shared_ptr<batch_state> b, std::int64_t i, std::size_t s)
+            : batch(std::move(b)), id(i), slot(s) {}
+        void complete(std::error_code ec, json value) override {
+            batch->answered(id, slot, ec, std::move(value));
+        }
+        std::shared_ptr<batch_state> batch;
+        std::int64_t id;
+        std::size_t slot;
+    };
+
+    void begin_batch(std::vector<batch_call> calls, const call_options& o,
+                     std::shared_ptr<batch_state> batch) {
+        if (closed) {
+            auto e = closed_error();
+            return std::exchange(batch->done, nullptr)
+                ->complete(e.error_code(), std::move(batch->results));
+        }
+        json document = json::array();
+        std::vector<std::int64_t> ids;
+        for (std::size_t k = 0; k < calls.size(); ++k) {
+            if (calls[k].notification) {
+                document.push_back(make_request(nullptr, calls[k].method, calls[k].params));
+                continue;
+            }
+            const std::int64_t id = next_id++;
+            document.push_back(make_request(id, calls[k].method, calls[k].params));
+            pending[id].done = std::make_unique<batch_slot>(batch, id, k);
+            pending[id].timeout = o.timeout;
+            ids.push_back(id);
+        }
+        batch->ids = ids;
+        std::weak_ptr<impl> weak = weak_from_this();
+        if (o.timeout.count() > 0) {
+            batch->timer = std::make_unique<::asio::steady_timer>(strand, o.timeout);
+            batch->timer->async_wait([weak, batch](std::error_code ec) {
+                if (auto self = weak.lock(); self && !ec)
+                    self->give_up_batch(*batch, false);
+            });
+        }
+        if (o.stop.stop_possible())
+            batch->stop = std::make_unique<std::stop_callback<std::function<void()>>>(
+                o.stop, std::function<void()>([weak, batch] {
+                    if (auto self = weak.lock())
+                        self->on_strand([batch](impl& i) { i.give_up_batch(*batch, true); });
+                }));
+        send(document);
+        if (ids.empty())  // notifications only: answered by nobody, done once sent
+            std::exchange(batch->done, nullptr)->complete({}, std::move(batch->results));
+    }
+
+    void give_up_batch(batch_state& batch, bool cancelled) {
+        if (!batch.reason)
+            batch.reason = cancelled ? errc::request_cancelled : errc::timed_out;
+        for (auto id : std::vector<std::int64_t>(batch.ids))
+            give_up(id, cancelled);
+    }
+
     void complete(const message& m) {
         auto id = detail::call_id_of(m);
         if (!id)
@@ -412,6 +503,26 @@ void async_connection::start_call(const std::shared_ptr<impl>& i, std::string me
     i->on_strand([id, method = std::move(method), params = std::move(params),
                   options = std::move(options), done = std::move(done)](impl& s) mutable {
         s.begin_call(id, method, params, options, std::move(done));
+    });
+}
+
+void async_connection::start_batch(const std::shared_ptr<impl>& i, std::vector<batch_call> calls,
+                                   call_options options, ::asio::cancellation_slot slot,
+                                   std::unique_ptr<batch_done> done) {
+    auto batch = std::make_shared<impl::batch_state>();
+    batch->results.resize(calls.size());
+    if (calls.empty()) {
+        auto e = rpc_error(errc::invalid_request, "an empty batch");
+        return done->complete(e.error_code(), std::move(batch->results));
+    }
+    batch->done = std::move(done);
+    if (slot.is_connected())
+        slot.assign([weak = std::weak_ptr<impl>(i), batch](::asio::cancellation_type) {
+            if (auto self = weak.lock())
+                self->on_strand([batch](impl& s) { s.give_up_batch(*batch, true); });
+        });
+    i->on_strand([calls = std::move(calls), options = std::move(options), batch](impl& s) mutable {
+        s.begin_batch(std::move(calls), options, batch);
     });
 }
 

@@ -396,3 +396,67 @@ TEST(AsyncRpc, GarbageIsAParseErrorAndThePeersEndFailsCalls) {
 }
 
 }  // namespace
+
+// A batch from the async connection: one array out, each call's result or error in its slot,
+// a notification in it answered by nobody; a batch cancelled while a call in it hangs gives
+// up every unanswered call (the peer answers a batch as one array, so none is answered yet).
+TEST(AsyncRpc, BatchOfCallsAndANotificationThenACancelledBatch) {
+    ::asio::io_context io;
+    async_pair p(io);
+    ASSERT_TRUE(p.server);
+    std::vector<std::string> notes;
+    event entered(io);
+    p.server->add_method("add", [](int a, int b) { return a + b; });
+    p.server->add_method("note", [&](std::string s) { notes.push_back(std::move(s)); });
+    p.server->add_method("hang", [&](rpc::call_context&) -> ::asio::awaitable<void> {
+        entered.set();
+        ::asio::steady_timer t(co_await ::asio::this_coro::executor, 60s);
+        co_await t.async_wait(as_tuple);
+    });
+    p.start();
+    spawn(io, [&]() -> ::asio::awaitable<void> {
+        std::vector<rpc::async_connection::batch_call> calls{{"add", args(1, 2), false},
+                                                             {"note", args("in a batch"), true},
+                                                             {"nope", nullptr, false},
+                                                             {"add", args(40, 2), false}};
+        auto [ec, results] = co_await p.client->async_call_batch(calls, as_tuple);
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(results.size(), 4u);
+        if (results.size() == 4) {
+            EXPECT_EQ(results[0].result, 3);
+            EXPECT_TRUE(results[1].result.is_null());
+            EXPECT_EQ(results[2].ec, errc::method_not_found);
+            EXPECT_EQ(results[2].error["code"], -32601);
+            EXPECT_EQ(results[3].result, 42);
+        }
+        auto [empty_ec, none] = co_await p.client->async_call_batch(
+            std::vector<rpc::async_connection::batch_call>{}, as_tuple);
+        EXPECT_EQ(empty_ec, errc::invalid_request);
+
+        ::asio::cancellation_signal signal;
+        std::vector<rpc::async_connection::batch_call> hanging{{"add", args(2, 2), false},
+                                                               {"hang", nullptr, false}};
+        event done(io);
+        p.client->async_call_batch(
+            hanging, ::asio::bind_cancellation_slot(
+                         signal.slot(),
+                         [&](std::error_code e, std::vector<rpc::connection::batch_result> r) {
+                             EXPECT_EQ(e, errc::request_cancelled);
+                             EXPECT_EQ(r.size(), 2u);
+                             if (r.size() == 2) {
+                                 EXPECT_EQ(r[0].ec, errc::request_cancelled);
+                                 EXPECT_EQ(r[1].ec, errc::request_cancelled);
+                             }
+                             done.set();
+                         }));
+        co_await entered.wait();
+        signal.emit(::asio::cancellation_type::terminal);
+        co_await done.wait();
+        // Still in step after the cancel.
+        json r = co_await p.client->async_call("add", args(5, 5), use_awaitable);
+        EXPECT_EQ(r, 10);
+        p.close();
+    });
+    run(io);
+    EXPECT_EQ(notes, std::vector<std::string>{"in a batch"});
+}

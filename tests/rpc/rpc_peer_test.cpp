@@ -463,6 +463,32 @@ TEST(RpcExamples, CppServerCalledFromCSharp) {
     EXPECT_EQ(server.wait(), 0) << server.err();
 }
 
+// `npipe rpc call` from a shell against the unmodified C# StreamJsonRpc server: the result on
+// stdout, an application error as a non-zero exit with its code and message on stderr.
+TEST(RpcExamples, CliCallsCSharpServer) {
+    REQUIRE_PEER("dotnet");
+    {
+        auto name = npipe::test::unique_pipe_name("calc");
+        npipe::test::child server(csharp_example("server", name));
+        ASSERT_TRUE(server.wait_for_output("listening")) << server.err();
+        auto r = npipe::test::run({npipe::test::cli(), "rpc", "call", name, "add", "[2,3]"});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.out, "5\n") << r.err;
+        EXPECT_EQ(server.wait(), 0) << server.err();
+    }
+    {
+        auto name = npipe::test::unique_pipe_name("calc");
+        npipe::test::child server(csharp_example("server", name));
+        ASSERT_TRUE(server.wait_for_output("listening")) << server.err();
+        auto r = npipe::test::run(
+            {npipe::test::cli(), "rpc", "call", name, "divide", R"({"a":1,"b":0})"});
+        EXPECT_NE(r.exit_code, 0) << r.out;
+        EXPECT_NE(r.err.find("1001"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("division by zero"), std::string::npos) << r.err;
+        EXPECT_EQ(server.wait(), 0) << server.err();
+    }
+}
+
 // The synchronous client example and, with npipe::rpc_asio, the asynchronous one.
 class RpcExampleClients : public ::testing::TestWithParam<std::string> {};
 

@@ -206,6 +206,39 @@ class async_connection : public method_registry<async_handler, detail::make_asyn
                           std::forward<CompletionToken>(token));
     }
 
+    using batch_call = connection::batch_call;
+    using batch_result = connection::batch_result;
+
+    /// Sends `calls` as one batch (one JSON array) and completes with (error_code,
+    /// std::vector<batch_result>) once every call in it has its outcome: the results in the
+    /// order of `calls`, each with its result or its error code and error object (a
+    /// notification's slot stays empty). The error_code says why the batch as a whole ended
+    /// early, if it did: an empty batch (errc::invalid_request, nothing sent), the connection's
+    /// end (errc::connection_closed), options.timeout, options.stop or the token's cancellation
+    /// slot (errc::timed_out, errc::request_cancelled: every call still unanswered is given up
+    /// with that code, and the peer is sent `$/cancelRequest` for each).
+    template <class CompletionToken>
+    auto async_call_batch(std::vector<batch_call> calls, const call_options& options,
+                          CompletionToken&& token) {
+        return ::asio::async_initiate<CompletionToken,
+                                      void(std::error_code, std::vector<batch_result>)>(
+            [impl = impl_](auto handler, std::vector<batch_call> calls, call_options options) {
+                using completion =
+                    detail::async_completion_for<std::decay_t<decltype(handler)>, std::error_code,
+                                                 std::vector<batch_result>>;
+                auto slot = ::asio::get_associated_cancellation_slot(handler);
+                auto io = get_executor_of(*impl);
+                start_batch(impl, std::move(calls), std::move(options), slot,
+                            std::make_unique<completion>(std::move(handler), io));
+            },
+            token, std::move(calls), options);
+    }
+    template <class CompletionToken>
+    auto async_call_batch(std::vector<batch_call> calls, CompletionToken&& token) {
+        return async_call_batch(std::move(calls), call_options{},
+                                std::forward<CompletionToken>(token));
+    }
+
     /// Sends a notification; completes with (error_code) once it is written
     /// (errc::connection_closed when the connection has ended).
     template <class CompletionToken>
@@ -251,6 +284,10 @@ class async_connection : public method_registry<async_handler, detail::make_asyn
     static void start_call(const std::shared_ptr<impl>& i, std::string method, json params,
                            call_options options, ::asio::cancellation_slot slot,
                            std::unique_ptr<detail::async_completion<std::error_code, json>> done);
+    static void start_batch(
+        const std::shared_ptr<impl>& i, std::vector<batch_call> calls, call_options options,
+        ::asio::cancellation_slot slot,
+        std::unique_ptr<detail::async_completion<std::error_code, std::vector<batch_result>>> done);
     static void start_notify(const std::shared_ptr<impl>& i, std::string method, json params,
                              std::unique_ptr<detail::async_completion<std::error_code>> done);
     static void start_wait_closed(const std::shared_ptr<impl>& i,
