@@ -84,8 +84,8 @@ class flat_buffers {
     std::size_t total() const noexcept { return total_; }
 
   private:
-    std::array<::asio::const_buffer, 4> inline_{};
-    std::vector<::asio::const_buffer> heap_;
+    std::array< ::asio::const_buffer, 4> inline_{};
+    std::vector< ::asio::const_buffer> heap_;
     std::size_t count_ = 0;
     std::size_t total_ = 0;
 };
