@@ -1,6 +1,6 @@
 // What npipe::asio's public classes do the same way on every platform: their accessors, the
-// checks before a read or write, the acceptor's instance quota. The platforms' I/O is in
-// pipe_impl.cpp, acceptor.cpp and connect.cpp (Linux) and windows/ (Windows).
+// checks before a read or write, the acceptor's instance quota, making an accepted pipe. The
+// platforms' I/O is in pipe_impl.cpp, acceptor.cpp and connect.cpp (Linux) and windows/ (Windows).
 #include "asio/instance_pool.hpp"
 #include "core/pipe_state.hpp"
 #include "core/platform.hpp"
@@ -42,6 +42,32 @@ void acceptor_impl::release_slot() noexcept {
 void acceptor_impl::drain_wake() noexcept {
     if (pool)
         pool->drain();
+}
+
+// Wraps an admitted connection as an accepted pipe, holding the slot it took.
+std::shared_ptr<pipe_impl> acceptor_impl::make_pipe(
+    const ::asio::any_io_executor& ex, std::shared_ptr<npipe::detail::transport> connection,
+    std::error_code& ec) {
+    std::shared_ptr<pipe_impl> p;
+    try {
+        p = std::make_shared<pipe_impl>(ex);
+        p->name = name;
+    } catch (const std::bad_alloc&) {
+        connection->close();
+        release_slot();
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return nullptr;
+    }
+    p->direction = direction;
+    p->max_message_size = options.max_message_size;
+    p->read_mode = mode;  // a message server starts in message read mode, as on Windows
+    p->adopt(std::move(connection), mode, ec);
+    if (ec) {
+        release_slot();
+        return nullptr;
+    }
+    p->pool = pool;  // the pipe gives the slot back when it is closed or destroyed
+    return p;
 }
 
 }  // namespace detail
@@ -114,6 +140,13 @@ const std::string& named_pipe_acceptor::socket_path() const noexcept {
 const std::string& named_pipe_client::socket_path() const noexcept {
     static const std::string none;
     return impl() ? impl()->path : none;
+}
+
+named_pipe_acceptor::named_pipe_acceptor(const executor_type& ex, std::string_view name,
+                                         pipe_direction direction, int max_instances,
+                                         npipe::transmission_mode mode, pipe_options options)
+    : ex_(ex), impl_(std::make_shared<detail::acceptor_impl>(ex)) {
+    impl_->open(name, direction, max_instances, mode, options);
 }
 
 }  // namespace npipe::asio

@@ -119,38 +119,6 @@ std::shared_ptr<npipe::detail::transport> acceptor_impl::try_accept(std::error_c
     }
 }
 
-std::shared_ptr<pipe_impl> acceptor_impl::make_pipe(
-    const ::asio::any_io_executor& ex, std::shared_ptr<npipe::detail::transport> connection,
-    std::error_code& ec) {
-    std::shared_ptr<pipe_impl> p;
-    try {
-        p = std::make_shared<pipe_impl>(ex);
-        p->name = name;
-    } catch (const std::bad_alloc&) {
-        connection->close();
-        release_slot();
-        ec = std::make_error_code(std::errc::not_enough_memory);
-        return nullptr;
-    }
-    p->direction = direction;
-    p->max_message_size = options.max_message_size;
-    p->read_mode = mode;  // a message server starts in message read mode, as on Windows
-    p->adopt(std::move(connection), mode, ec);
-    if (ec) {
-        release_slot();
-        return nullptr;
-    }
-    p->pool = pool;  // the pipe gives the slot back when it is closed or destroyed
-    return p;
-}
-
 }  // namespace detail
-
-named_pipe_acceptor::named_pipe_acceptor(const executor_type& ex, std::string_view name,
-                                         pipe_direction direction, int max_instances,
-                                         npipe::transmission_mode mode, pipe_options options)
-    : ex_(ex), impl_(std::make_shared<detail::acceptor_impl>(ex)) {
-    impl_->open(name, direction, max_instances, mode, options);
-}
 
 }  // namespace npipe::asio
