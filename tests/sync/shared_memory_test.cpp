@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -129,6 +130,29 @@ TEST(shared_memory, a_stale_rendezvous_of_ours_is_replaced) {
     client.connect(5s);
     server.wait_for_connection(5s);
     EXPECT_EQ(shm_mappings().size(), 2u);
+}
+
+TEST(shared_memory, a_client_there_the_moment_the_pipe_appears_gets_shared_memory) {
+    // The pipe listens only once its rendezvous does: a client that tries again and again
+    // while the server starts never gets through to the pipe before the rendezvous is there
+    // (it would fall back to the plain socket).
+    for (int round = 0; round < 200; ++round) {
+        auto name = unique_pipe_name("early");
+        std::atomic<bool> stop{false};
+        named_pipe_client client(".", name, pipe_direction::in_out, shm(4096));
+        auto connecting = std::async(std::launch::async, [&] {
+            std::error_code ec;
+            do
+                client.connect(0ms, ec);
+            while (ec && !stop);
+            return ec;
+        });
+        named_pipe_server server(name, pipe_direction::in_out, 1, shm(4096));
+        server.wait_for_connection(5s);
+        stop = true;
+        ASSERT_FALSE(connecting.get());
+        ASSERT_EQ(shm_mappings().size(), 2u) << "round " << round;
+    }
 }
 
 TEST(shared_memory, a_silent_rendezvous_client_does_not_hold_up_the_next_one) {

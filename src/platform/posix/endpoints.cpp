@@ -44,7 +44,7 @@ int socket_type(transmission_mode mode) noexcept {
     return mode == transmission_mode::message ? SOCK_SEQPACKET : SOCK_STREAM;
 }
 
-enum class shm_attempt { connected, not_offered, retry, wrong_type, failed };
+enum class shm_attempt { connected, not_offered, no_pipe, retry, wrong_type, failed };
 
 // An opted-in client's first try: the rendezvous, when it is a socket of the same owner as the
 // pipe's socket file and the server behind it is that owner (anyone may create a file in a
@@ -58,8 +58,15 @@ std::shared_ptr<transport> connect_shared_memory(const std::string& endpoint, in
         const auto rendezvous = shared_memory_rendezvous(endpoint);
         struct stat pipe_file {
         }, rendezvous_file{};
-        if (::lstat(endpoint.c_str(), &pipe_file) != 0 || !S_ISSOCK(pipe_file.st_mode) ||
-            ::lstat(rendezvous.c_str(), &rendezvous_file) != 0 ||
+        if (::lstat(endpoint.c_str(), &pipe_file) != 0) {
+            // Not yet: a server's rendezvous is there before its pipe's file, so only a client
+            // that saw no file may miss it; one that went on to connect to the pipe could be
+            // in just as the server's both appear, and take the plain socket.
+            if (errno == ENOENT)
+                result = shm_attempt::no_pipe;
+            return nullptr;
+        }
+        if (!S_ISSOCK(pipe_file.st_mode) || ::lstat(rendezvous.c_str(), &rendezvous_file) != 0 ||
             !S_ISSOCK(rendezvous_file.st_mode) || rendezvous_file.st_uid != pipe_file.st_uid)
             return nullptr;
         std::error_code connect_ec;
@@ -101,6 +108,10 @@ std::shared_ptr<transport> connect(const std::string& endpoint, transmission_mod
             case shm_attempt::retry:
                 status = connect_status::retry;
                 ec = errno_code(EAGAIN);
+                return nullptr;
+            case shm_attempt::no_pipe:
+                status = connect_status::retry;
+                ec = errno_code(ENOENT);
                 return nullptr;
             case shm_attempt::wrong_type:
                 status = connect_status::wrong_type;
@@ -301,27 +312,46 @@ class socket_listener final : public listener {
 };
 
 // Offers shared memory beside the pipe's socket, when it can: a rendezvous that cannot be
-// made (a path too long, another user's file there) leaves the pipe as it is.
-rendezvous_socket offer_shared_memory(const std::string& endpoint, int listen_fd,
-                                      listen_spec spec) {
+// made (a path too long, another user's file there) leaves the pipe as it is. Called before
+// the pipe's file exists, so that a client that finds the pipe finds its rendezvous too (a
+// client that came between the two would settle for the plain socket).
+rendezvous_socket offer_shared_memory(const std::string& endpoint, listen_spec spec) {
     rendezvous_socket r;
+    // A live server of another program at the pipe's path (no npipe lock, so ours was free)
+    // keeps the name: offering beside it would draw its npipe clients to us.
+    struct stat there {};
+    if (::lstat(endpoint.c_str(), &there) == 0 && S_ISSOCK(there.st_mode) &&
+        bound_sockets().contains(endpoint, there))
+        return r;
     r.path = shared_memory_rendezvous(endpoint);
     spec.liveness_lock = false;  // the pipe's lock, held, covers it
+    spec.before_bind = nullptr;
     std::error_code ec;
     std::string why;
     r.fd = listen_at(r.path, spec, r.bound, ec, why);
-    if (ec)
-        return {};
+    return r;
+}
+
+// Once the pipe listens too: one epoll set for both, or no rendezvous at all.
+void watch_both(rendezvous_socket& r, int listen_fd) {
+    if (!r.fd)
+        return;
     r.either.reset(::epoll_create1(EPOLL_CLOEXEC));
     epoll_event in{};
     in.events = EPOLLIN;
     if (!r.either || ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, listen_fd, &in) != 0 ||
         ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, r.fd.get(), &in) != 0) {
+        r.either.reset();
         r.fd.reset();
         unlink_if_same(r.path, r.bound);
-        return {};
     }
-    return r;
+}
+
+void withdraw(rendezvous_socket& r) noexcept {
+    if (r.fd) {
+        r.fd.reset();
+        unlink_if_same(r.path, r.bound);
+    }
 }
 
 }  // namespace
@@ -348,18 +378,28 @@ std::unique_ptr<listener> listen(const std::string& endpoint, transmission_mode 
     if (!spec.mode && options.current_user_only)
         spec.mode = 0600;
     spec.group = options.socket_group;
+    rendezvous_socket rendezvous;
+    if (options.shared_memory)
+        spec.before_bind = [&, spec] { rendezvous = offer_shared_memory(endpoint, spec); };
     struct stat bound {};
-    auto fd = listen_at(endpoint, spec, bound, ec, why);
-    if (ec)
-        return nullptr;
+    unique_fd fd;
     try {
-        rendezvous_socket rendezvous;
-        if (options.shared_memory)
-            rendezvous = offer_shared_memory(endpoint, fd.get(), spec);
+        fd = listen_at(endpoint, spec, bound, ec, why);
+    } catch (...) {
+        withdraw(rendezvous);
+        throw;
+    }
+    if (ec) {
+        withdraw(rendezvous);
+        return nullptr;
+    }
+    try {
+        watch_both(rendezvous, fd.get());
         return std::make_unique<socket_listener>(endpoint, std::move(fd), bound,
                                                  mode == transmission_mode::message,
                                                  std::move(rendezvous));
     } catch (...) {
+        withdraw(rendezvous);
         unlink_if_same(endpoint, bound);
         throw;
     }

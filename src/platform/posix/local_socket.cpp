@@ -488,6 +488,8 @@ unique_fd listen_at(const std::string& path, const listen_spec& spec, struct sta
         if (ec)
             return {};
     }
+    if (spec.before_bind)
+        spec.before_bind();
     // With a group to give, the file starts as its owner's only: until chown it carries our own
     // group, whose members must not get the group bits meant for another group.
     std::optional<mode_t> first_mode = spec.mode;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -43,6 +44,9 @@ struct listen_spec {
     /// Take the liveness lock beside the file. Off for a second socket of a server that holds
     /// its name's lock already (the shared-memory rendezvous).
     bool liveness_lock = true;
+    /// Called once, with the lock held, before the file is made: what must exist before a
+    /// client can find the socket (the shared-memory rendezvous).
+    std::function<void()> before_bind;
 };
 
 /// listen_at with a group, and `why` set to a sentence for the user when it fails for a reason
