@@ -1,20 +1,18 @@
+// The measuring itself, the same on every platform: the schedules of both ends, timing,
+// percentiles, the JSON and text output, the options. run() is the platform's
+// (harness_posix.cpp, harness_windows.cpp).
 #include "harness.hpp"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sched.h>
+#ifndef _WIN32
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <barrier>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -22,12 +20,11 @@
 #include <sstream>
 #include <thread>
 
-#include "platform/posix/unique_fd.hpp"
+#include "harness_detail.hpp"
 
 namespace npipe::bench {
 
 using clock = std::chrono::steady_clock;
-using npipe::detail::unique_fd;
 
 std::optional<test_kind> parse_test(std::string_view name) {
     if (name == "latency")
@@ -126,25 +123,6 @@ double percentile(const std::vector<double>& sorted, double p) {
     return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
 }
 
-void pin_to_cpu(int cpu) {
-    if (cpu < 0)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    // Every thread that exists already (a runtime may have started some), then the calling one,
-    // whose mask the threads created later inherit.
-    if (DIR* d = ::opendir("/proc/self/task")) {
-        while (dirent* e = ::readdir(d)) {
-            if (e->d_name[0] != '.')
-                ::sched_setaffinity(std::atoi(e->d_name), sizeof set, &set);
-        }
-        ::closedir(d);
-    }
-    if (::sched_setaffinity(0, sizeof set, &set) != 0)
-        throw bench_error("cannot pin to CPU " + std::to_string(cpu) + ": " + std::strerror(errno));
-}
-
 void read_exact(connection& c, std::span<std::byte> buffer) {
     while (!buffer.empty()) {
         auto n = c.read_some(buffer);
@@ -222,6 +200,10 @@ void receive_one(connection& c, bool messages, std::span<std::byte> buf) {
     }
 }
 
+}  // namespace
+
+namespace detail {
+
 void serve_slot(transport& t, listener& l, const config& cfg, int slot) {
     const bool messages = t.message_oriented();
     auto rounds = schedule(cfg, share_of(cfg, slot));
@@ -266,104 +248,18 @@ void serve_slot(transport& t, listener& l, const config& cfg, int slot) {
     std::_Exit(1);
 }
 
-/// Runs f(slot) for every slot: on this thread for one client, else on one thread each. A
-/// failing thread ends the process: the other threads may be waiting on it at a barrier.
-template <class F>
-void for_each_slot(int clients, const char* who, F&& f) {
-    if (clients == 1) {
-        f(0);
-        return;
-    }
-    std::vector<std::thread> threads;
-    for (int slot = 0; slot < clients; ++slot)
-        threads.emplace_back([&, slot] {
-            try {
-                f(slot);
-            } catch (const std::exception& e) {
-                die(who, e.what());
-            }
-        });
-    for (auto& th : threads)
-        th.join();
-}
-
-/// Blocks until the other end of a pipe is closed (end of stream).
-void wait_for_close(int fd) {
-    char buf[64];
-    for (;;) {
-        auto n = ::read(fd, buf, sizeof buf);
-        if (n == 0 || (n < 0 && errno != EINTR))
-            return;
-    }
-}
-
-void server_process(transport& t, const config& cfg, unique_fd ready, unique_fd done) {
-    // The server must not outlive a client that crashed: it could wait in accept() forever.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    pin_to_cpu(cfg.cpu_server);
-    t.in_process(role::server, cfg);
-    auto l = t.listen(cfg);
-    auto endpoint = l->endpoint();
-    for (std::size_t off = 0; off < endpoint.size();) {
-        auto n = ::write(ready.get(), endpoint.data() + off, endpoint.size() - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            throw bench_error("cannot tell the client the endpoint");
-        off += static_cast<std::size_t>(n);
-    }
-    ready.reset();  // end of stream: the endpoint is complete and the server is listening
-    for_each_slot(cfg.clients, "server", [&](int slot) { serve_slot(t, *l, cfg, slot); });
-    // Stay up until the client has everything: some systems (ZeroMQ, nng) send from a
-    // background thread, and a server that exited right after its last send could lose it.
-    wait_for_close(done.get());
-}
-
-/// Kills and reaps the server child unless it was reaped normally.
-struct child_guard {
-    pid_t pid = -1;
-    ~child_guard() {
-        if (pid <= 0)
-            return;
-        // A server whose client failed usually ends by itself within moments (its connection
-        // reads end of stream) and then removes its socket file; kill only one that does not.
-        for (int i = 0; i < 100; ++i) {
-            if (::waitpid(pid, nullptr, WNOHANG) == pid)
-                return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-    }
-    /// The server's status when it has already ended, as text ("" while it runs).
-    std::string ended() {
-        int status = 0;
-        if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
-            pid = -1;
-            return describe(status);
-        }
-        return "";
-    }
-    static std::string describe(int status) {
-        if (WIFEXITED(status))
-            return "exited with status " + std::to_string(WEXITSTATUS(status));
-        if (WIFSIGNALED(status))
-            return std::string("killed by signal ") + ::strsignal(WTERMSIG(status));
-        return "ended";
-    }
-    int wait(rusage* usage = nullptr) {
-        int status = 0;
-        rusage ignored{};
-        while (::wait4(pid, &status, 0, usage ? usage : &ignored) < 0 && errno == EINTR) {
-        }
-        pid = -1;
-        return status;
-    }
-};
-
-double cpu_seconds(const rusage& u) {
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+config prepared(const config& cfg_in) {
+    config cfg = cfg_in;
+    cfg.apply_defaults();
+    if (cfg.clients < 1)
+        throw bench_error("--clients must be at least 1");
+    if (cfg.rounds < 1)
+        throw bench_error("--rounds must be at least 1");
+    if (cfg.size == 0 || cfg.count == 0)
+        throw bench_error("--size and --count must be positive");
+    if (cfg.count < static_cast<std::size_t>(cfg.clients))
+        throw bench_error("--count must be at least --clients");
+    return cfg;
 }
 
 /// Every operation of the run, warm-up included: what the CPU times are divided by.
@@ -375,107 +271,10 @@ std::size_t total_operations(const config& cfg) {
     return ops;
 }
 
-result run_client(transport& t, const config& cfg, const std::string& endpoint);
-
-}  // namespace
-
-result run(transport& t, const config& cfg_in) {
-    config cfg = cfg_in;
-    cfg.apply_defaults();
-    if (cfg.clients < 1)
-        throw bench_error("--clients must be at least 1");
-    if (cfg.rounds < 1)
-        throw bench_error("--rounds must be at least 1");
-    if (cfg.size == 0 || cfg.count == 0)
-        throw bench_error("--size and --count must be positive");
-    if (cfg.count < static_cast<std::size_t>(cfg.clients))
-        throw bench_error("--count must be at least --clients");
-    t.check(cfg);
-    t.before_fork(cfg);
-
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        throw bench_error(std::string("pipe2: ") + std::strerror(errno));
-    unique_fd ready_read(fds[0]), ready_write(fds[1]);
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        throw bench_error(std::string("pipe2: ") + std::strerror(errno));
-    unique_fd done_read(fds[0]), done_write(fds[1]);  // closed by the client when it is done
-
-    std::fflush(nullptr);
-    std::cout.flush();
-    child_guard server;
-    server.pid = ::fork();
-    if (server.pid < 0)
-        throw bench_error(std::string("fork: ") + std::strerror(errno));
-    if (server.pid == 0) {
-        server.pid = -1;  // the guard belongs to the parent
-        ready_read.reset();
-        done_write.reset();
-        try {
-            server_process(t, cfg, std::move(ready_write), std::move(done_read));
-        } catch (const std::exception& e) {
-            die("server", e.what());
-        }
-        std::fflush(nullptr);
-        std::_Exit(0);
-    }
-    ready_write.reset();
-    done_read.reset();
-
-    pin_to_cpu(cfg.cpu_client);
-    t.in_process(role::client, cfg);
-
-    std::string endpoint;
-    char chunk[256];
-    for (;;) {
-        auto n = ::read(ready_read.get(), chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        endpoint.append(chunk, static_cast<std::size_t>(n));
-    }
-    if (endpoint.empty())
-        throw bench_error("the server failed before listening (it " +
-                          child_guard::describe(server.wait()) + ")");
-
+result run_client(transport& t, const config& cfg, const std::string& endpoint,
+                  double* cpu_seconds) {
     result r;
-    rusage client_before{}, client_after{}, server_usage{};
-    ::getrusage(RUSAGE_SELF, &client_before);
-    const auto wall_start = clock::now();
-    try {
-        r = run_client(t, cfg, endpoint);
-    } catch (const std::exception& e) {
-        auto server_status = server.ended();
-        if (server_status.empty())
-            throw;
-        throw bench_error(std::string(e.what()) + " (the server process had " + server_status +
-                          ")");
-    }
-    const double wall = std::chrono::duration<double>(clock::now() - wall_start).count();
-    ::getrusage(RUSAGE_SELF, &client_after);
-    done_write.reset();
-    int status = server.wait(&server_usage);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw bench_error("the server process " + child_guard::describe(status));
-    // The server's figure covers its whole life (listening and accepting too, a small part of
-    // any run); the client's, the run from its first connect.
-    const double client_cpu = cpu_seconds(client_after) - cpu_seconds(client_before);
-    const double server_cpu = cpu_seconds(server_usage);
-    const auto ops = static_cast<double>(total_operations(cfg));
-    r.cpu_client_us = client_cpu * 1e6 / ops;
-    r.cpu_server_us = server_cpu * 1e6 / ops;
-    if (wall > 0) {
-        r.cpu_client_share = client_cpu / wall;
-        r.cpu_server_share = server_cpu / wall;
-    }
-    return r;
-}
-
-namespace {
-
-result run_client(transport& t, const config& cfg, const std::string& endpoint) {
-    result r;
+    double cpu = 0;
     r.cfg = cfg;
     const bool messages = t.message_oriented();
     std::vector<std::vector<std::size_t>> plans;
@@ -484,7 +283,7 @@ result run_client(transport& t, const config& cfg, const std::string& endpoint) 
 
     if (cfg.test == test_kind::latency) {
         std::vector<std::vector<double>> samples(static_cast<std::size_t>(cfg.clients));
-        for_each_slot(cfg.clients, "client", [&](int slot) {
+        cpu = for_each_slot(cfg.clients, cfg.cpu_client, "client", [&](int slot) {
             auto& mine = samples[static_cast<std::size_t>(slot)];
             auto& plan = plans[static_cast<std::size_t>(slot)];
             auto c = t.connect(endpoint, cfg);
@@ -524,7 +323,7 @@ result run_client(transport& t, const config& cfg, const std::string& endpoint) 
         marks.reserve(2 * n_rounds + 2);
         std::barrier sync(cfg.clients, [&marks]() noexcept { marks.push_back(clock::now()); });
         const std::size_t unit_bytes = cfg.test == test_kind::throughput ? cfg.size : 1;
-        for_each_slot(cfg.clients, "client", [&](int slot) {
+        cpu = for_each_slot(cfg.clients, cfg.cpu_client, "client", [&](int slot) {
             auto& plan = plans[static_cast<std::size_t>(slot)];
             std::byte b{0x5a};
             if (cfg.test == test_kind::connect) {
@@ -561,10 +360,12 @@ result run_client(transport& t, const config& cfg, const std::string& endpoint) 
         std::sort(sorted.begin(), sorted.end());
         r.rate = percentile(sorted, 50);
     }
+    if (cpu_seconds)
+        *cpu_seconds = cpu;
     return r;
 }
 
-}  // namespace
+}  // namespace detail
 
 namespace {
 
@@ -754,8 +555,10 @@ config parse_args(std::span<char* const> args, std::string system) {
 
 int run_main(int argc, char** argv, std::string system, transport& t) {
     const std::string prog = system;
+#ifndef _WIN32
     // A peer that dies must show up as a failed write with a message, not a silent exit.
     ::signal(SIGPIPE, SIG_IGN);
+#endif
     try {
         auto cfg =
             parse_args(std::span(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)),

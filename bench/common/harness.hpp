@@ -67,6 +67,10 @@ class listener {
     /// Accepts the next connection for server thread `slot` (0..clients-1). Called
     /// concurrently from `clients` threads, each with its own slot.
     virtual std::unique_ptr<connection> accept(int slot) = 0;
+    /// Called from another thread when the client has failed and the server must end: wakes
+    /// every blocked accept() and I/O of the server's connections with a failure. Only where
+    /// the server is a thread of the client's process (Windows); a forked server is killed.
+    virtual void close() {}
 };
 
 enum class role { server, client };
@@ -108,7 +112,9 @@ struct result {
 };
 
 /// Forks the server process, runs the client in this one, and returns the client's figures.
-/// Pins each process when cfg says so. Throws bench_error when either end fails.
+/// Pins each process when cfg says so. Throws bench_error when either end fails. On Windows,
+/// which has no fork, the server runs on a thread of this process (in_process is called on
+/// each end's thread, before_fork once) and each end's CPU time is its threads'.
 result run(transport& t, const config& cfg);
 
 /// Prints a result as text, or as one JSON line when cfg.json.
@@ -131,7 +137,8 @@ std::size_t parse_size(std::string_view text);
 /// Nearest-rank percentile (p in 0..100) of sorted values.
 double percentile(const std::vector<double>& sorted, double p);
 
-/// Pins the calling process (and threads it creates later) to one CPU; -1 does nothing.
+/// Pins the calling process (and threads it creates later) to one CPU; -1 does nothing. On
+/// Windows: the calling thread (SetThreadAffinityMask), for CPUs 0..63.
 void pin_to_cpu(int cpu);
 
 /// Reads exactly buffer.size() bytes from a stream connection (bench_error at end of stream).

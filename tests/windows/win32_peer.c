@@ -14,6 +14,10 @@
  *                            pattern 2 while it receives SIZE bytes that must be pattern 1
  *                            (peer_pattern below), then closes: npipe.exe's peer in a copy both
  *                            ways (exit 3: the bytes received were not pattern 1)
+ *   win32_peer anon-echo HANDLE  copies the inherited anonymous pipe HANDLE (a handle value in
+ *                            decimal) to stdout until it ends: `npipe anon send`'s child
+ *   win32_peer anon-exit HANDLE CODE  writes "exiting with CODE" to HANDLE (when it can: a read
+ *                            end takes nothing) and exits with CODE
  * Exit status 0 on success; anything else names the step that failed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +183,28 @@ static int chat_server(HANDLE pipe) {
     return 0;
 }
 
+/* The anonymous pipe roles: the handle is inherited under the value on the command line. */
+static int anon_child(const char* role, HANDLE pipe, int code) {
+    static char chunk[65536];
+    DWORD n = 0, written = 0;
+    if (strcmp(role, "anon-exit") == 0) {
+        /* The write fails on the read end `npipe anon send` gives: the exit code still counts. */
+        char text[64];
+        int length = snprintf(text, sizeof text, "exiting with %d", code);
+        WriteFile(pipe, text, (DWORD)length, &written, NULL);
+        CloseHandle(pipe);
+        return code;
+    }
+    for (;;) {
+        if (!ReadFile(pipe, chunk, sizeof chunk, &n, NULL))
+            return GetLastError() == ERROR_BROKEN_PIPE ? 0 : fail("read the anonymous pipe");
+        if (n == 0)
+            return 0; /* an empty write: the end of the sender's data */
+        if (!WriteFile(GetStdHandle(STD_OUTPUT_HANDLE), chunk, n, &written, NULL) || written != n)
+            return fail("write stdout");
+    }
+}
+
 int main(int argc, char** argv) {
     char path[300];
     HANDLE pipe;
@@ -186,6 +212,10 @@ int main(int argc, char** argv) {
     if (argc < 3 || strlen(argv[2]) > 200)
         return 2;
     snprintf(path, sizeof path, "\\\\.\\pipe\\%s", argv[2]);
+    if ((argc == 3 && strcmp(argv[1], "anon-echo") == 0) ||
+        (argc == 4 && strcmp(argv[1], "anon-exit") == 0))
+        return anon_child(argv[1], (HANDLE)(ULONG_PTR)strtoull(argv[2], NULL, 10),
+                          argc == 4 ? atoi(argv[3]) : 0);
     if (argc == 4 && (strcmp(argv[1], "copy-server") == 0 || strcmp(argv[1], "copy-client") == 0))
         return copy_peer(argv[1][5] == 's', path, strtoull(argv[3], NULL, 10));
     if (argc != 3)

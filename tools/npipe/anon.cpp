@@ -2,12 +2,13 @@
 //   send [--] CMD [ARGS...]   our stdin -> pipe -> CMD (which gets the handle in place of {})
 //   recv [--] CMD [ARGS...]   CMD -> pipe -> our stdout
 //   read HANDLE / write HANDLE  the child's side: the inherited pipe -> stdout, stdin -> pipe
-#include <fcntl.h>
-#include <unistd.h>
+#ifdef _WIN32
+#include <windows.h>
+#endif
 
-#include <cerrno>
-#include <cstring>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,95 +17,59 @@
 #include "npipe/anonymous_pipe.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/process.hpp"
-
-extern char** environ;
+#include "npipe/relay.hpp"
 
 namespace npipe::cli {
 namespace {
 
-// Large enough that a bulk copy costs a handful of system calls per pipe buffer (64 KiB).
-constexpr std::size_t copy_chunk = 256 * 1024;
+// What --help says a handle is, and how a pipe's capacity is asked for, on this platform.
+#ifdef _WIN32
+constexpr const char* handle_kind = "handle value";
+constexpr const char* capacity_text = "Pipe capacity (CreatePipe's size; default: the system's)";
+constexpr const char* status_text = "npipe exits with CMD's exit code.";
+#else
+constexpr const char* handle_kind = "descriptor number";
+constexpr const char* capacity_text = "Pipe capacity (F_SETPIPE_SZ; default: the kernel's 64 KiB)";
+constexpr const char* status_text =
+    "npipe exits with CMD's status (128+N when signal N killed it).";
+#endif
 
-// The pipe_error text without the "pipe '': " an anonymous pipe's (empty) name produces.
-class owned_fd {
-  public:
-    explicit owned_fd(int fd) : fd_(fd) {}
-    ~owned_fd() {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    owned_fd(const owned_fd&) = delete;
-    owned_fd& operator=(const owned_fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
-// Returns false with errno set when the descriptor fails (EPIPE: the reader has gone).
-bool write_fd(int fd, const std::byte* data, std::size_t size) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return false;
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return true;
+// Our standard stream `n` (0, 1, 2) as the platform's handle.
+native_handle_type stdio_handle(int n) {
+#ifdef _WIN32
+    return ::GetStdHandle(n == 0   ? STD_INPUT_HANDLE
+                          : n == 1 ? STD_OUTPUT_HANDLE
+                                   : STD_ERROR_HANDLE);
+#else
+    return n;
+#endif
 }
 
-// Copies in_fd into the pipe until in_fd ends or the reader goes away. Returns an error
-// message, or "" on success (a reader that stops reading early is its own business).
-std::string copy_to_pipe(int in_fd, pipe_stream& pipe) {
-    std::vector<std::byte> buffer(copy_chunk);
-    for (;;) {
-        ssize_t n = ::read(in_fd, buffer.data(), buffer.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return std::string("read stdin: ") + std::strerror(errno);
-        if (n == 0)
+// Copies stdin into the pipe or the pipe to stdout, whichever way it flows (npipe::relay).
+// Returns an error message, or "" when the copy ended as it should: a reader that stops reading
+// early (the pipe's or our stdout's) is its own business.
+std::string copy_stdio(pipe_stream& pipe) {
+    relay_result r = relay(pipe, stdio_handle(0), stdio_handle(1));
+    switch (r.end) {
+        case relay_end::completed:
+        case relay_end::peer_closed:
+        case relay_end::output_closed:
             return {};
-        std::error_code ec;
-        pipe.write(std::span(buffer.data(), static_cast<std::size_t>(n)), ec);
-        if (ec == errc::broken_pipe)
-            return {};
-        if (ec)
-            return "write to the pipe: " + ec.message();
+        case relay_end::failed:
+            return std::string(r.operation) + ": " + r.error.message();
+        default:
+            return r.describe("");
     }
 }
 
-// Copies the pipe to out_fd until the writer closes it or out_fd's reader goes away.
-std::string copy_from_pipe(pipe_stream& pipe, int out_fd) {
-    std::vector<std::byte> buffer(copy_chunk);
-    for (;;) {
-        std::error_code ec;
-        std::size_t n = pipe.read(buffer, ec);
-        if (ec)
-            return "read from the pipe: " + ec.message();
-        if (n == 0)
-            return {};
-        if (!write_fd(out_fd, buffer.data(), n)) {
-            if (errno == EPIPE)
-                return {};
-            return std::string("write stdout: ") + std::strerror(errno);
-        }
-    }
-}
-
-// The environment with NPIPE_ANON_HANDLE set, for children that take the handle from it
-// (sh -c '... $NPIPE_ANON_HANDLE') rather than from a {} argument.
-std::vector<std::string> environment_with_handle(const std::string& handle) {
-    constexpr std::string_view key = "NPIPE_ANON_HANDLE=";
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-        if (!std::string_view(*e).starts_with(key))
-            env.emplace_back(*e);
-    }
-    env.push_back(std::string(key) + handle);
-    return env;
+// $NPIPE_ANON_HANDLE, for children that take the handle from it (sh -c '... $NPIPE_ANON_HANDLE')
+// rather than from a {} argument: set in our environment, which the child gets a copy of.
+void export_handle(const std::string& handle) {
+#ifdef _WIN32
+    ::SetEnvironmentVariableA("NPIPE_ANON_HANDLE", handle.c_str());
+#else
+    ::setenv("NPIPE_ANON_HANDLE", handle.c_str(), 1);
+#endif
 }
 
 // The parent: a pipe in `direction` (out: send, in: recv), CMD started on its client end,
@@ -120,28 +85,29 @@ void run_parent(pipe_direction direction, std::vector<std::string> command,
         if (arg == "{}")
             arg = handle;
     }
+    export_handle(handle);
 
     process_options options;
     options.inherit_fds = {pipe.client_handle()};
-    options.env = environment_with_handle(handle);
-    // The stream npipe is copying stays npipe's: with send the child must not read our stdin
-    // (it would take bytes meant for the pipe), with recv its stdout goes to our stderr so
-    // nothing it prints mixes with the data.
-    owned_fd null_input(sending ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1);
+    // The stream npipe is copying stays npipe's. With send the child must not read our stdin
+    // (it would take bytes meant for the pipe): its stdin is an empty pipe, whose writer we
+    // close once it has started. With recv its stdout goes to our stderr, so nothing it prints
+    // mixes with the data.
+    std::optional<anonymous_pipe_server> empty_input;
     if (sending) {
-        if (null_input.get() < 0)
-            throw exit_request{1, std::string("open /dev/null: ") + std::strerror(errno)};
-        options.stdin_fd = null_input.get();
+        empty_input.emplace(pipe_direction::out);
+        options.stdin_fd = empty_input->client_handle();
     } else {
-        options.stdout_fd = 2;
+        options.stdout_fd = stdio_handle(2);
     }
 
     child_process child = spawn_command(command, std::move(options));
+    empty_input.reset();
     // From here the child holds the only copy of its end: it sees end of stream when we close
     // ours, and our writes fail instead of blocking if it goes away.
     pipe.dispose_local_copy_of_client_handle();
 
-    std::string failure = sending ? copy_to_pipe(0, pipe) : copy_from_pipe(pipe, 1);
+    std::string failure = copy_stdio(pipe);
     pipe.close();
     exit_status status = child.wait();
     if (!failure.empty())
@@ -155,7 +121,7 @@ void run_child(pipe_direction direction, const std::string& handle) {
     std::string failure;
     try {
         anonymous_pipe_client pipe(direction, handle);
-        failure = direction == pipe_direction::in ? copy_from_pipe(pipe, 1) : copy_to_pipe(0, pipe);
+        failure = copy_stdio(pipe);
     } catch (const pipe_error& e) {
         throw exit_request{1, e.what()};
     }
@@ -167,8 +133,7 @@ void add_parent_command(CLI::App& anon, const std::string& name, pipe_direction 
                         const std::string& description) {
     auto* sub = anon.add_subcommand(name, description);
     auto buffer_size = std::make_shared<std::size_t>(0);
-    add_size_option(sub, "--buffer-size", *buffer_size,
-                    "Pipe capacity (F_SETPIPE_SZ; default: the kernel's 64 KiB)");
+    add_size_option(sub, "--buffer-size", *buffer_size, capacity_text);
     // Everything from CMD on is CMD's, options included (`npipe anon send cat --help`): a prefix
     // command hands it all over. The CMD positional never takes a value (its check fails, so
     // validate_positionals skips it); it is there so that CLI11 keeps a `--` in this subcommand
@@ -177,10 +142,11 @@ void add_parent_command(CLI::App& anon, const std::string& name, pipe_direction 
     sub->validate_positionals();
     sub->add_option("CMD", "The command to start and its arguments (may follow --)")
         ->check(CLI::Validator([](std::string&) { return std::string("not parsed here"); }, ""));
-    sub->footer(
-        "CMD runs with every argument {} replaced by the pipe's handle (a descriptor number, "
-        "also in $NPIPE_ANON_HANDLE) and inherits only that descriptor besides stdin, stdout and "
-        "stderr. npipe exits with CMD's status (128+N when signal N killed it).");
+    sub->footer(std::string("CMD runs with every argument {} replaced by the pipe's handle (a ") +
+                handle_kind +
+                ", also in $NPIPE_ANON_HANDLE) and inherits only that handle besides stdin, "
+                "stdout and stderr. " +
+                status_text);
     sub->callback([sub, direction, buffer_size] {
         auto command = sub->remaining();
         if (!command.empty() && command.front() == "--")
@@ -195,7 +161,8 @@ void add_child_command(CLI::App& anon, const std::string& name, pipe_direction d
                        const std::string& description) {
     auto* sub = anon.add_subcommand(name, description);
     auto handle = std::make_shared<std::string>();
-    sub->add_option("HANDLE", *handle, "The inherited pipe's descriptor number ({} of send/recv)")
+    sub->add_option("HANDLE", *handle,
+                    std::string("The inherited pipe's ") + handle_kind + " ({} of send/recv)")
         ->required();
     sub->callback([direction, handle] { run_child(direction, *handle); });
 }
@@ -206,13 +173,20 @@ void add_anon_command(CLI::App& app) {
     auto* anon = app.add_subcommand(
         "anon", "Anonymous pipes to a child process (.NET's AnonymousPipeServerStream)");
     anon->require_subcommand(1);
+#ifdef _WIN32
+    anon->footer(R"(Examples:
+  npipe anon send -- npipe anon read {} < file     the child prints the file
+  npipe anon recv -- npipe anon write {} < file    the same the other way
+  npipe anon send --buffer-size 1M -- consumer.exe {})");
+#else
     anon->footer(R"(Examples:
   npipe anon send -- npipe anon read {} < file     the child prints the file
   npipe anon recv -- sh -c 'echo hi >&$NPIPE_ANON_HANDLE'
   npipe anon send --buffer-size 1M -- ./consumer {})");
+#endif
     add_parent_command(*anon, "send", pipe_direction::out,
                        "Start CMD on an anonymous pipe and copy stdin into it (CMD's stdin is "
-                       "/dev/null)");
+                       "empty)");
     add_parent_command(*anon, "recv", pipe_direction::in,
                        "Start CMD on an anonymous pipe and copy what it writes there to stdout "
                        "(CMD's stdout goes to stderr)");

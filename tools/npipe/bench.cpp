@@ -1,9 +1,14 @@
 // `npipe bench`: npipe's named pipes measured by the harness every baseline in bench/ uses
 // (bench/common), through the public API only: named_pipe_server / named_pipe_client,
 // read and write. bench/run.sh runs it beside the baselines and writes docs/benchmarks.md.
+// On Windows the pipes are \\.\pipe\ pipes and the server is a thread (harness_windows.cpp).
+#ifdef _WIN32
+#include <process.h>
+#else
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <condition_variable>
@@ -182,21 +187,31 @@ class npipe_transport : public bench::transport {
                 s.wait_for_connection();
                 return std::make_unique<server_connection>(s);
             }
+            void close() override {
+                for (auto& s : instances)
+                    s.close();
+            }
         };
         auto l = std::make_unique<pipe_listener>();
+#ifdef _WIN32
+        l->name = "npipe-bench-" + std::to_string(::_getpid());
+#else
         l->name = "npipe-bench-" + std::to_string(::getpid());
-        l->instances.reserve(static_cast<std::size_t>(cfg.clients));
         // This is the server process: it ends with the bench (SIGTERM when the client process
         // dies, whatever killed it), and removes its socket file on the way out.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+        l->instances.reserve(static_cast<std::size_t>(cfg.clients));
         stop_signals_held hold;
         for (int i = 0; i < cfg.clients; ++i)
             l->instances.push_back(
                 make_server(l->name, cfg.clients, message_, options_for(cfg, tuning_)));
         l->cleanup = std::make_unique<remove_on_signal>(l->instances.front().socket_path());
         hold.release();
+#ifndef _WIN32
         if (::getppid() == 1)
             throw bench::bench_error("the bench ended while its server started");
+#endif
 #ifdef NPIPE_HAVE_REMOTE
         if (remote_.enabled()) {
             gateway_options o;
@@ -254,6 +269,18 @@ double bytes_in_run(const bench::config& cfg) {
 // More than this is refused without --force: on a quiet machine about a minute of work.
 constexpr double absurd_bytes = 64.0 * (std::size_t{1} << 30);
 
+// Where the two ends run, and what stops them, for --help.
+#ifdef _WIN32
+constexpr const char* ends_text = "server and client on two threads of one process";
+constexpr const char* end_unit = "thread";
+constexpr const char* stop_text = "Ctrl+C stops it (a Windows pipe leaves nothing behind).";
+#else
+constexpr const char* ends_text = "server and client in two processes";
+constexpr const char* end_unit = "process";
+constexpr const char* stop_text =
+    "SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket.";
+#endif
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -265,14 +292,15 @@ void add_bench_command(CLI::App& app) {
     auto o = std::make_shared<options>();
     auto* cmd = app.add_subcommand(
         "bench",
-        "Measure npipe's named pipes (server and client in two processes): round-trip latency, "
-        "one-way throughput, messages/s or connections/s. bench/run.sh compares the figures "
-        "with raw sockets, ZeroMQ, nng, Qt and .NET on Mono.");
-    cmd->footer(R"(Examples:
+        std::string("Measure npipe's named pipes (") + ends_text +
+            "): round-trip latency, one-way throughput, messages/s or connections/s. "
+            "bench/run.sh compares the figures with raw sockets, ZeroMQ, nng, Qt and .NET on "
+            "Mono.");
+    cmd->footer(std::string(R"(Examples:
   npipe bench latency                       10000 round trips of 64 bytes
   npipe bench throughput --bytes 4G         4 GiB in writes of 64 KiB
   npipe bench messages --message --coalesce --json
-SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket.)");
+)") + stop_text);
     cmd->add_option("test", o->test, "latency | throughput | messages | connect")
         ->required()
         ->check(CLI::IsMember({"latency", "throughput", "messages", "connect"}));
@@ -298,9 +326,11 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
     cmd->add_option("--buffer-size", o->buffer_size,
                     "Kernel buffer size for both ends (the in/out buffer size options) [SIZE: "
                     "bytes, or with K, M or G]");
-    cmd->add_option("--cpu-server", o->cpu_server, "Pin the server process to this CPU")
+    cmd->add_option("--cpu-server", o->cpu_server,
+                    std::string("Pin the server ") + end_unit + " to this CPU")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--cpu-client", o->cpu_client, "Pin the client process to this CPU")
+    cmd->add_option("--cpu-client", o->cpu_client,
+                    std::string("Pin the client ") + end_unit + " to this CPU")
         ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--message", o->message, "Use message mode (transmission_mode::message)");
     cmd->add_flag("--coalesce", o->coalesce,
@@ -325,6 +355,12 @@ SIGINT, SIGTERM and SIGHUP stop both processes and remove the benchmark's socket
                                    "bench --message: message mode "
                                    "(npipe::transmission_mode::message) is not implemented in "
                                    "this build yet; run without --message for byte mode"};
+#ifdef _WIN32
+            if (o->shm)
+                throw exit_request{2,
+                                   "bench --shared-memory is for Unix sockets and not available "
+                                   "on Windows"};
+#endif
             bench::config cfg;
             cfg.test = *bench::parse_test(o->test);
             cfg.system = std::string(o->message ? "npipe-message" : "npipe") +

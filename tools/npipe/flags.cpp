@@ -6,9 +6,7 @@
 
 #include "npipe/options.hpp"
 
-#ifndef _WIN32
-#include "common/harness.hpp"  // the size parser (npipe.exe has no size flags)
-#endif
+#include "common/harness.hpp"  // the size parser
 
 namespace npipe::cli {
 namespace {
@@ -101,7 +99,6 @@ CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name,
     return option;
 }
 
-#ifndef _WIN32
 std::size_t parse_size(const std::string& flag, const std::string& text) {
     try {
         return bench::parse_size(text);
@@ -110,8 +107,6 @@ std::size_t parse_size(const std::string& flag, const std::string& text) {
     }
 }
 
-#endif
-
 CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target) {
     return cmd->add_flag("--shared-memory", target,
                          "Move the data through shared memory when the other end is an npipe "
@@ -119,7 +114,6 @@ CLI::Option* add_shared_memory_flag(CLI::App* cmd, bool& target) {
                          "the flag) gets the ordinary socket pipe");
 }
 
-#ifndef _WIN32
 CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t& target,
                              const std::string& description) {
     auto* option = cmd->add_option_function<std::string>(
@@ -138,8 +132,6 @@ CLI::Option* add_size_option(CLI::App* cmd, const std::string& name, std::size_t
         ""));
     return option;
 }
-
-#endif
 
 std::string format_bytes(double bytes) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

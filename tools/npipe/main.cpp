@@ -33,8 +33,7 @@ std::string missing_features() {
 #ifdef _WIN32
     missing +=
         "\n  on Windows (npipe.exe): `serve -- CMD` (the session supervisor is not ported), "
-        "`anon` and `bench` (their I/O is "
-        "POSIX code), `rpc` (not ported); `serve`'s --mode, --group, --allow-uid, "
+        "`rpc` (not ported); `bench --shared-memory`; `serve`'s --mode, --group, --allow-uid, "
         "--allow-gid and "
         "--shared-memory (Unix sockets only); `list --all` and `--clean` (no socket files)";
 #endif
@@ -172,16 +171,12 @@ int main(int argc, char** argv) {
     add_serve_command(app);
     add_connect_command(app);
     add_list_command(app);
-#ifndef _WIN32
     add_anon_command(app);
-#endif
     add_chat_command(app);
 #ifdef NPIPE_HAVE_REMOTE
     add_gateway_command(app);
 #endif
-#ifndef _WIN32
     add_bench_command(app);
-#endif
 #ifdef NPIPE_HAVE_RPC
     add_rpc_command(app);
 #endif
