@@ -266,6 +266,17 @@ TEST(NpipeExeBenchText, PrintsTheFiguresAsText) {
     EXPECT_NE(r.out.find("median "), std::string::npos) << r.out;
 }
 
+// Either end failing ends the run with one line and status 1: the server thread before it
+// listens, or the client while the server thread waits for it (its listener is closed).
+TEST(NpipeExeBenchText, AnEndThatFailsEndsTheRunWithItsReason) {
+    for (const char* flag : {"--cpu-server", "--cpu-client"}) {
+        auto r = run_npipe({"bench", "latency", "--count", "10", flag, "99"}, {}, 60s);
+        EXPECT_EQ(r.exit_code, 1) << flag << ": " << r.err;
+        EXPECT_EQ(pipe_io::line_count(r.err), 1) << r.err;
+        EXPECT_NE(r.err.find("cannot pin to CPU 99"), std::string::npos) << r.err;
+    }
+}
+
 TEST(NpipeExeBenchText, SharedMemoryIsRefusedWithTheReason) {
     auto r = run_npipe({"bench", "latency", "--count", "10", "--shared-memory"});
     EXPECT_EQ(r.exit_code, 2);
