@@ -1,6 +1,7 @@
 // npipe/session_supervisor.hpp: one process per connection, as inetd runs a service: each
 // connection becomes a command's stdin and stdout, and the supervisor watches, reaps and, when
-// asked to stop, ends them (SIGTERM, then SIGKILL after a grace period).
+// asked to stop, ends them (SIGTERM, then SIGKILL after a grace period; on Windows the end of
+// their input, then TerminateProcess).
 #pragma once
 
 #include <chrono>
@@ -41,6 +42,18 @@ struct supervisor_options {
 /// wait_for_room()), and stop() ends them all: SIGTERM, then SIGKILL to those still running
 /// after kill_grace.
 ///
+/// On Windows the command's stdin and stdout are anonymous pipes (synchronous handles, what any
+/// console program or C runtime reads and writes) that two threads per session relay to and
+/// from the connection: a connection's own handle is overlapped, which a program's plain
+/// ReadFile/WriteFile cannot use safely. The connection ends when the command's stdout does
+/// (the command exited, or closed it), after its last byte; a session lasts until its process
+/// has ended and its output has been relayed. Windows has no SIGTERM: stop() ends every
+/// command's input (it reads the end of its stdin, as when its client has finished), and
+/// terminates those still running after kill_grace (TerminateProcess with exit code 137, what a
+/// shell reports for SIGKILL); kill_all() terminates them at once. A console event (Ctrl+C)
+/// reaches the commands by itself: they share the server's console. exit_status::code is the
+/// process's exit code, and exit_status::signal always 0.
+///
 /// A command that fails to start (removed since, fork failing under a process limit, ...) fails
 /// that start() alone: the sessions already running and the supervisor go on.
 ///
@@ -50,7 +63,8 @@ struct supervisor_options {
 /// and waits for them.
 class session_supervisor {
   public:
-    /// Supervises `argv` (argv[0] looked up in $PATH unless it contains a '/'). Checks now that
+    /// Supervises `argv` (argv[0] looked up in $PATH unless it contains a '/'; on Windows as
+    /// CreateProcess looks for it, ".exe" added to a name without an extension). Checks now that
     /// the program exists and is executable, so that a server can refuse to start rather than
     /// fail every client: throws pipe_error with std::errc::no_such_file_or_directory or
     /// permission_denied naming the program; errc::invalid_argument for an empty argv.
@@ -60,8 +74,9 @@ class session_supervisor {
     session_supervisor& operator=(const session_supervisor&) = delete;
 
     /// Starts the command with `connection` (a connected pipe's descriptor, e.g.
-    /// named_pipe_server::native_handle()) as its stdin and stdout; the child holds its own copy,
-    /// so the caller may close or disconnect its end at once. Returns the process id. On failure
+    /// named_pipe_server::native_handle()) as its stdin and stdout; the child (on Windows, the
+    /// session's relay) holds its own copy, so the caller may close or disconnect its end at
+    /// once. Returns the process id. On failure
     /// sets `ec` (the errno of the failing step: ENOENT when the program is gone, EAGAIN when
     /// fork fails, ...) and returns 0, and nothing else changes. After stop(): fails with
     /// errc::operation_aborted.
@@ -80,11 +95,13 @@ class session_supervisor {
     /// work, at the latest).
     void wait_all();
 
-    /// Asks every session to end: SIGTERM now, SIGKILL to those still running kill_grace later.
-    /// Later start() calls fail. Returns at once; idempotent.
+    /// Asks every session to end: SIGTERM now, SIGKILL to those still running kill_grace later
+    /// (Windows: the end of their input now, TerminateProcess kill_grace later). Later start()
+    /// calls fail. Returns at once; idempotent.
     void stop();
 
-    /// SIGKILL to every session now (for example on a second interrupt), and as stop().
+    /// SIGKILL (Windows: TerminateProcess) to every session now (for example on a second
+    /// interrupt), and as stop().
     void kill_all();
 
     /// Whether stop() or kill_all() has been called.

@@ -24,7 +24,9 @@
 //                                  searched as CreateProcessW searches
 //   child_process::kill(sig)       TerminateProcess with exit code 128 + sig; exit_status::signal
 //                                  is always 0
-//   not built yet                  relay(), session_supervisor, npipe::asio, the CLI
+//   session_supervisor             the command's stdin and stdout are anonymous pipes relayed to
+//                                  the connection; stop() ends their input, TerminateProcess
+//                                  (exit code 137) after kill_grace
 #pragma once
 
 #include <string>

@@ -445,14 +445,12 @@ TEST(NpipeExe, ListShowsALiveServer) {
 TEST(NpipeExe, WhatWindowsLacksIsRefusedAndNamedInHelp) {
     npipe_run help({"--help"});
     EXPECT_EQ(help.proc.wait(30s), 0ul);
-    EXPECT_NE(help.out.content().find("on Windows (npipe.exe): `serve -- CMD`"), std::string::npos)
+    EXPECT_NE(help.out.content().find("on Windows (npipe.exe): "), std::string::npos)
         << help.out.content();
     EXPECT_EQ(help.out.content().find("`serve --echo`"), std::string::npos)
         << "--help still lists serve --echo as missing on Windows";
-    npipe_run command({"serve", "x", "--", "cmd.exe"});
-    EXPECT_EQ(command.proc.wait(30s), 2ul);
-    EXPECT_NE(command.err.content().find("not available on Windows"), std::string::npos)
-        << command.err.content();
+    EXPECT_EQ(help.out.content().find("`serve -- CMD`"), std::string::npos)
+        << "--help still lists serve -- CMD as missing on Windows";
     npipe_run anon({"anon", "cmd.exe"});
     EXPECT_EQ(anon.proc.wait(30s), 2ul);  // no such subcommand here
 }

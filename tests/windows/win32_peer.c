@@ -18,6 +18,12 @@
  *                            decimal) to stdout until it ends: `npipe anon send`'s child
  *   win32_peer anon-exit HANDLE CODE  writes "exiting with CODE" to HANDLE (when it can: a read
  *                            end takes nothing) and exits with CODE
+ *   win32_peer echo CODE     copies its stdin to its stdout as it comes, with plain synchronous
+ *                            ReadFile/WriteFile on the standard handles (as any console
+ *                            program), and exits with CODE at the end of its input: a command
+ *                            for npipe::session_supervisor and `npipe serve NAME -- CMD`
+ *   win32_peer emit SIZE     writes SIZE bytes of pattern 2 to its stdout and exits at once
+ *   win32_peer stubborn X    writes "ready\n" to its stdout, then never reads and never ends
  * Exit status 0 on success; anything else names the step that failed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +174,30 @@ static int copy_peer(int server, const char* path, unsigned long long size) {
     return result;
 }
 
+static int echo_stdin(int code) {
+    HANDLE in = GetStdHandle(STD_INPUT_HANDLE), out = GetStdHandle(STD_OUTPUT_HANDLE);
+    char buffer[4096];
+    DWORD n = 0, wrote = 0;
+    while (ReadFile(in, buffer, sizeof buffer, &n, NULL) && n > 0)
+        if (!WriteFile(out, buffer, n, &wrote, NULL) || wrote != n)
+            return fail("write to stdout");
+    return code;
+}
+
+static int emit_pattern(unsigned long long size) {
+    HANDLE out = GetStdHandle(STD_OUTPUT_HANDLE);
+    char buffer[4096];
+    unsigned long long i = 0;
+    while (i < size) {
+        DWORD n = 0, wrote = 0;
+        for (; n < sizeof buffer && i < size; ++n, ++i)
+            buffer[n] = (char)peer_pattern(i, 2);
+        if (!WriteFile(out, buffer, n, &wrote, NULL) || wrote != n)
+            return fail("write to stdout");
+    }
+    return 0;
+}
+
 static int chat_server(HANDLE pipe) {
     static const char* const messages[] = {"a message longer than five bytes", "second", "x"};
     char buffer[256];
@@ -220,6 +250,16 @@ int main(int argc, char** argv) {
         return copy_peer(argv[1][5] == 's', path, strtoull(argv[3], NULL, 10));
     if (argc != 3)
         return 2;
+    if (strcmp(argv[1], "echo") == 0)
+        return echo_stdin(atoi(argv[2]));
+    if (strcmp(argv[1], "emit") == 0)
+        return emit_pattern(strtoull(argv[2], NULL, 10));
+    if (strcmp(argv[1], "stubborn") == 0) {
+        DWORD wrote = 0;
+        if (!WriteFile(GetStdHandle(STD_OUTPUT_HANDLE), "ready\n", 6, &wrote, NULL))
+            return fail("write to stdout");
+        Sleep(INFINITE);
+    }
     if (strcmp(argv[1], "server") == 0 || strcmp(argv[1], "server2") == 0 ||
         strcmp(argv[1], "chat-server") == 0) {
         int clients = strcmp(argv[1], "server2") == 0 ? 2 : 1;

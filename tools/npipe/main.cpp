@@ -32,7 +32,7 @@ std::string missing_features() {
     std::string missing;
 #ifdef _WIN32
     missing +=
-        "\n  on Windows (npipe.exe): `serve -- CMD` (the session supervisor is not ported), "
+        "\n  on Windows (npipe.exe): "
         "`rpc` (not ported); `bench --shared-memory`; `serve`'s --mode, --group, --allow-uid, "
         "--allow-gid and "
         "--shared-memory (Unix sockets only); `list --all` and `--clean` (no socket files)";

@@ -28,6 +28,7 @@
 #include "npipe/process.hpp"
 #include "npipe/session_supervisor.hpp"
 #include "relay.hpp"
+#include "serve_sessions.hpp"
 
 namespace npipe::cli {
 namespace {
@@ -154,67 +155,32 @@ class refusal_log {
     std::uint64_t held_ = 0;
 };
 
-// `serve NAME -- CMD`: CMD for every client, at most `instances` at once, until a stop signal
-// (or, with --once, the first client's CMD ends).
+// `serve NAME -- CMD`: CMD for every client (serve_sessions.cpp), at most `instances` at once,
+// until a stop signal (or, with --once, the first client's CMD ends).
 void serve_command(const std::string& name, const std::vector<std::string>& command, bool once,
                    int instances, const pipe_options& options, const relay_options& limits,
                    std::chrono::milliseconds kill_grace) {
     std::optional<exit_status> last;
-    supervisor_options so;
-    so.kill_grace = kill_grace;
-    so.on_end = [&last](const session_end& end) { last = end.status; };
-    // Before the socket exists: a server that cannot run CMD must not take clients.
-    std::optional<session_supervisor> sessions;
-    try {
-        sessions.emplace(command, std::move(so));
-    } catch (const pipe_error& e) {
-        throw exit_request{e.code() == std::errc::no_such_file_or_directory ? 127 : 126, e.what()};
-    }
+    auto sessions = make_session_supervisor(command, kill_grace, last);
     named_pipe_server server(name, pipe_direction::in_out, instances, options);
-    stop_watcher watcher(server, &*sessions);
-    const std::size_t limit = instances == max_allowed_server_instances
-                                  ? std::numeric_limits<std::size_t>::max()
-                                  : static_cast<std::size_t>(instances);
-    int result = 0;
-    // Full: the next client waits in the backlog until a session ends.
-    while (sessions->wait_for_room(limit)) {
-        std::error_code ec;
-        server.wait_for_connection(ec);
-        if (ec == errc::operation_aborted)
-            break;
-        if (ec)
-            throw pipe_error(ec, name, "wait for connection");
-        // CMD owns the connection: the timeouts become the socket's own (shared with the
-        // child's descriptor), so CMD's blocking reads and writes fail after them.
+    stop_watcher watcher(server, sessions.get());
+    session_hooks hooks;
+    // CMD owns the connection: the timeouts become the socket's own (shared with the child's
+    // descriptor), so CMD's blocking reads and writes fail after them.
+    hooks.before_start = [&limits](named_pipe_server& connection) {
         if (limits.idle_timeout.count() > 0) {
             auto tv = to_timeval(limits.idle_timeout);
-            ::setsockopt(server.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            ::setsockopt(connection.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         }
         if (limits.write_timeout.count() > 0) {
             auto tv = to_timeval(limits.write_timeout);
-            ::setsockopt(server.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            ::setsockopt(connection.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         }
-        std::error_code start_ec;
-        sessions->start(server.native_handle(), start_ec);
-        if (start_ec && start_ec != errc::operation_aborted) {
-            // This client alone fails; the sessions running and the server go on.
-            std::cerr << "npipe: pipe '" << printable(name) << "': could not start '"
-                      << printable(sessions->program()) << "' for a client: " << start_ec.message()
-                      << '\n';
-            tell_client_start_failed(server.native_handle());
-        }
-        server.disconnect();  // closes our copy only: the child keeps the connection
-        if (once) {
-            if (start_ec) {
-                result = start_ec == std::errc::no_such_file_or_directory ? 127 : 126;
-                break;
-            }
-            sessions->wait_all();
-            result = last ? last->shell_code() : 0;
-            break;
-        }
-    }
-    sessions->wait_all();  // after a stop signal: SIGTERM, then SIGKILL after the grace period
+    };
+    hooks.start_failed = [](named_pipe_server& connection) {
+        tell_client_start_failed(connection.native_handle());
+    };
+    int result = serve_sessions(name, server, *sessions, instances, once, last, hooks);
     if (watcher.stopping() && (once || result == 0))
         result = once ? 128 + watcher.signal() : 0;
     if (result)
