@@ -24,6 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using npipe::test::unique_pipe_name;
+using npipe::test::windows::bytes_waiting;
 using npipe::test::windows::peer_process;
 using npipe::test::windows::program_path;
 
@@ -335,13 +336,6 @@ TEST(NpipeExeEcho, MessageEchoKeepsEveryBoundary) {
     }
     EXPECT_FALSE(serve.proc.wait(0ms).has_value())
         << "the echo server ended: " << serve.err.content();
-}
-
-// Bytes waiting to be read on `pipe`, without reading them.
-DWORD bytes_waiting(const npipe::pipe_stream& pipe) {
-    DWORD n = 0;
-    EXPECT_TRUE(::PeekNamedPipe(pipe.native_handle(), nullptr, 0, nullptr, &n, nullptr));
-    return n;
 }
 
 // As on Linux, --max-instances is the number of clients served at once: a later client connects

@@ -29,6 +29,7 @@ using npipe::test::unique_pipe_name;
 using npipe::test::pipe_io::bytes;
 using npipe::test::pipe_io::read_n;
 using npipe::test::pipe_io::read_to_end;
+using npipe::test::windows::bytes_waiting;
 using npipe::test::windows::peer_process;
 using npipe::test::windows::program_path;
 
@@ -320,13 +321,6 @@ TEST(NpipeExeServeCmd, RunsTheCommandForEveryClient) {
     b.write(bytes("again"));
     EXPECT_EQ(read_n(b, 5), "again");
     EXPECT_FALSE(server.wait(0ms).has_value()) << "serve ended with its first client";
-}
-
-// Bytes waiting to be read on `pipe`, without reading them.
-DWORD bytes_waiting(const npipe::pipe_stream& pipe) {
-    DWORD n = 0;
-    EXPECT_TRUE(::PeekNamedPipe(pipe.native_handle(), nullptr, 0, nullptr, &n, nullptr));
-    return n;
 }
 
 // As on Linux, CMD runs for one client at a time by default (--max-instances 1): a second client

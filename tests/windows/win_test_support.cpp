@@ -15,6 +15,12 @@ const char* wine_version() noexcept {
     return fn ? fn() : nullptr;
 }
 
+unsigned long bytes_waiting(const npipe::pipe_stream& pipe) {
+    DWORD n = 0;
+    EXPECT_TRUE(::PeekNamedPipe(pipe.native_handle(), nullptr, 0, nullptr, &n, nullptr));
+    return n;
+}
+
 std::string program_path(const std::string& name) {
     char buffer[MAX_PATH];
     DWORD n = ::GetModuleFileNameA(nullptr, buffer, MAX_PATH);

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "npipe/pipe_stream.hpp"
 #include "npipe/process.hpp"
 
 namespace npipe::test::windows {
@@ -24,6 +25,10 @@ const char* wine_version() noexcept;
         if (const char* wine = ::npipe::test::windows::wine_version())                \
             GTEST_SKIP() << "Wine " << wine << " does not implement this: " << (gap); \
     } while (0)
+
+/// Bytes waiting to be read on `pipe`, without reading them (PeekNamedPipe; a failure is a
+/// test failure).
+unsigned long bytes_waiting(const npipe::pipe_stream& pipe);
 
 /// The path of this test program, or of the program `name` beside it.
 std::string program_path(const std::string& name = {});

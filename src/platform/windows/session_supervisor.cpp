@@ -1,12 +1,13 @@
-// session_supervisor on Windows. The command never gets the connection's own handle: npipe's
-// server instances are overlapped (FILE_FLAG_OVERLAPPED, so that close() can cancel a blocked
-// read), and a program doing plain synchronous ReadFile/WriteFile on an overlapped handle (any
-// C runtime's stdio, cmd.exe, findstr) gets undefined results; and even a synchronous instance
-// would serialise the command's reads and writes (one file object for stdin and stdout), so a
-// command with a reader and a writer thread would deadlock. Each session instead gets two
-// anonymous pipes (CreatePipe: synchronous handles, as a shell's `|` gives), and two relay
-// threads copy between them and our own duplicate of the connection. The connection ends when
-// the command's output does (it exited, or closed its stdout), after the last byte of it.
+// session_supervisor on Windows (its portable part: core/session_supervisor.cpp). The command never
+// gets the connection's own handle: npipe's server instances are overlapped (FILE_FLAG_OVERLAPPED,
+// so that close() can cancel a blocked read), and a program doing plain synchronous
+// ReadFile/WriteFile on an overlapped handle (any C runtime's stdio, cmd.exe, findstr) gets
+// undefined results; and even a synchronous instance would serialise the command's reads and writes
+// (one file object for stdin and stdout), so a command with a reader and a writer thread would
+// deadlock. Each session instead gets two anonymous pipes (CreatePipe: synchronous handles, as a
+// shell's `|` gives), and two relay threads copy between them and our own duplicate of the
+// connection. The connection ends when the command's output does (it exited, or closed its stdout),
+// after the last byte of it.
 //
 // Processes are watched with a thread-pool wait each (RegisterWaitForSingleObject) that wakes
 // one watcher thread, which reaps, reports and forgets them, so active() drops without polling.
@@ -26,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/session_supervisor_impl.hpp"
 #include "npipe/errors.hpp"
 #include "platform/windows/win_util.hpp"
 
@@ -33,7 +35,6 @@ namespace npipe {
 
 namespace {
 
-using clock = std::chrono::steady_clock;
 using detail::win::unique_handle;
 
 // The POSIX signal the end of the grace period and kill_all() stand for: child_process::kill
@@ -53,31 +54,6 @@ unique_handle make_event(bool manual_reset) {
 
 bool is_set(HANDLE event) noexcept {
     return ::WaitForSingleObject(event, 0) == WAIT_OBJECT_0;
-}
-
-// Where the command's program is, as CreateProcessW will look for it (SearchPathW: the
-// application's directory, the current one, the system's, then %PATH%; ".exe" added to a name
-// without an extension). 0, or the errno the start would most likely fail with.
-int find_program(const std::string& name) {
-    if (name.empty())
-        return ENOENT;
-    auto wide = detail::win::widen(name);
-    std::wstring found(MAX_PATH, L'\0');
-    for (;;) {
-        DWORD n = ::SearchPathW(nullptr, wide.c_str(), L".exe", static_cast<DWORD>(found.size()),
-                                found.data(), nullptr);
-        if (n == 0)
-            return ENOENT;
-        if (n < found.size()) {
-            found.resize(n);
-            break;
-        }
-        found.resize(n);
-    }
-    DWORD attributes = ::GetFileAttributesW(found.c_str());
-    if (attributes == INVALID_FILE_ATTRIBUTES)
-        return ENOENT;
-    return (attributes & FILE_ATTRIBUTE_DIRECTORY) ? EACCES : 0;
 }
 
 // A real handle of a std::thread (winpthreads'), for CancelSynchronousIo.
@@ -238,9 +214,10 @@ class exit_watch {
     HANDLE wait_ = nullptr;
 };
 
-}  // namespace
+class windows_supervisor final : public session_supervisor::impl {
+  public:
+    using impl::impl;
 
-struct session_supervisor::impl {
     // A session lasts until its process has ended and its output has all gone to the
     // connection (the end of its stdout): the equivalent of a POSIX command's exit, after which
     // its output is in the socket.
@@ -253,17 +230,93 @@ struct session_supervisor::impl {
         bool ended = false;  ///< process and relay done, being reported: erased once it has been
     };
 
-    std::vector<std::string> argv;
-    supervisor_options options;
     unique_handle wake = make_event(false);  ///< a process or relay ended, stop, or the end
+    std::list<session> sessions;             ///< erased by the watcher thread only
 
-    mutable std::mutex mutex;
-    std::condition_variable changed;  ///< a session ended, or stop() was called
-    std::list<session> sessions;      ///< erased by the watcher thread only
-    bool stopping = false;
-    bool quitting = false;
-    std::optional<clock::time_point> kill_at;  ///< when the watcher terminates what is left
-    std::thread watcher;
+    process_id start_session(pipe_stream::native_handle_type connection,
+                             std::error_code& ec) override {
+        try {
+            auto relay = std::make_unique<session_relay>();
+            relay->wake = wake.get();
+            HANDLE h = nullptr;
+            if (!::DuplicateHandle(::GetCurrentProcess(), connection, ::GetCurrentProcess(), &h, 0,
+                                   FALSE, DUPLICATE_SAME_ACCESS)) {
+                ec = detail::win::last_error();
+                return 0;
+            }
+            relay->connection.reset(h);
+            HANDLE in_read = nullptr, in_write = nullptr, out_read = nullptr, out_write = nullptr;
+            if (!::CreatePipe(&in_read, &in_write, nullptr, pipe_buffer)) {
+                ec = detail::win::last_error();
+                return 0;
+            }
+            unique_handle child_stdin(in_read);
+            relay->child_input.reset(in_write);
+            if (!::CreatePipe(&out_read, &out_write, nullptr, pipe_buffer)) {
+                ec = detail::win::last_error();
+                return 0;
+            }
+            unique_handle child_stdout(out_write);
+            relay->child_output.reset(out_read);
+
+            process_options io = options.process;
+            io.stdin_fd = child_stdin.get();
+            io.stdout_fd = child_stdout.get();
+            session s;
+            s.child = spawn(argv, std::move(io));
+            // Only the command holds its ends now, so its exit ends our reads and writes.
+            child_stdin.reset();
+            child_stdout.reset();
+            process_id pid = s.child.pid();
+            // The pid is not reused while s.child holds the process's handle.
+            s.process.reset(::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid)));
+            if (!s.process)
+                throw std::system_error(detail::win::last_error(), "open the process");
+            s.watch = std::make_unique<exit_watch>(s.process.get(), wake.get());
+            relay->start();
+            s.relay = std::move(relay);
+            // The watcher looks again once the session is listed: its process or relay may
+            // have ended (and woken it) before.
+            struct wake_watcher {
+                windows_supervisor& self;
+                ~wake_watcher() { self.notify_watcher(); }
+            } wake_after_unlock{*this};
+            std::lock_guard lock(mutex);
+            sessions.push_back(std::move(s));
+            // stop() came while we spawned: this one ends with the others (at once when the
+            // grace period is over or kill_all() was called).
+            if (stopping) {
+                auto& added = sessions.back();
+                ::SetEvent(added.relay->input_ended.get());
+                if (!kill_at) {
+                    kill_one(added);
+                    ::SetEvent(added.relay->abort.get());
+                }
+            }
+            return pid;
+        } catch (const std::system_error& e) {
+            ec = e.code();
+        } catch (const std::bad_alloc&) {
+            ec = std::make_error_code(std::errc::not_enough_memory);
+        }
+        return 0;
+    }
+
+    std::size_t count() const noexcept override { return sessions.size(); }
+    // Windows has no SIGTERM: the end of their input is what asks a filter to finish.
+    void ask_all_to_end() noexcept override {
+        for (auto& s : sessions)
+            ::SetEvent(s.relay->input_ended.get());
+    }
+    // The watcher terminates them at once, and cuts their relays.
+    void kill_all_now() noexcept override {
+        ask_all_to_end();
+        kill_at = clock::now();
+    }
+    void forget_ended() noexcept override {
+        sessions.remove_if([](const session& s) { return s.ended; });
+    }
+    void notify_watcher() noexcept override { ::SetEvent(wake.get()); }
 
     static void kill_one(session& s) noexcept {
         try {
@@ -293,11 +346,9 @@ struct session_supervisor::impl {
     }
 
     // Terminates what is left when the grace period is over, with its relays (output a
-    // grandchild still holds is cut). Reaps every session that is done, reports it, and only
-    // then forgets it, so that whoever waits for the count to drop also sees the report.
+    // grandchild still holds is cut). Reports every session that is done (report()).
     void reap() {
         std::vector<session_relay*> cut;
-        std::vector<session_end> ended;
         {
             std::lock_guard lock(mutex);
             if (kill_at && clock::now() >= *kill_at) {
@@ -311,187 +362,64 @@ struct session_supervisor::impl {
         // Only this thread erases sessions: the relays stay.
         for (auto* r : cut)
             r->end();
-        std::unique_lock lock(mutex);
-        for (auto& s : sessions) {
-            if (s.ended)
-                continue;
-            try {
-                if (!s.status)
-                    s.status = s.child.try_wait();
-            } catch (const std::system_error&) {
-                // Cannot fail on a handle we hold; looked at again on the next wake.
-            }
-            if (s.status && is_set(s.relay->finished.get())) {
-                s.ended = true;
-                ended.push_back(session_end{s.child.pid(), *s.status});
+        std::vector<session_end> ended;
+        {
+            std::lock_guard lock(mutex);
+            for (auto& s : sessions) {
+                if (s.ended)
+                    continue;
+                try {
+                    if (!s.status)
+                        s.status = s.child.try_wait();
+                } catch (const std::system_error&) {
+                    // Cannot fail on a handle we hold; looked at again on the next wake.
+                }
+                if (s.status && is_set(s.relay->finished.get())) {
+                    s.ended = true;
+                    ended.push_back(session_end{s.child.pid(), *s.status});
+                }
             }
         }
-        if (ended.empty())
-            return;
-        if (options.on_end) {
-            lock.unlock();
-            for (auto& e : ended)
-                options.on_end(e);
-            lock.lock();
-        }
-        sessions.remove_if([](const session& s) { return s.ended; });
-        changed.notify_all();
+        report(ended);
     }
 };
 
-session_supervisor::session_supervisor(std::vector<std::string> argv, supervisor_options options)
-    : impl_(std::make_unique<impl>()) {
-    if (argv.empty())
-        throw pipe_error(errc::invalid_argument, "", "supervise sessions: empty command");
-    if (int error = find_program(argv[0]))
-        throw pipe_error(std::error_code(error, std::generic_category()), "",
-                         "start process '" + argv[0] + "'");
-    impl_->argv = std::move(argv);
-    impl_->options = std::move(options);
-    impl_->watcher = std::thread([p = impl_.get()] { p->watch(); });
-}
+}  // namespace
 
-session_supervisor::~session_supervisor() {
-    stop();
-    wait_all();
-    {
-        std::lock_guard lock(impl_->mutex);
-        impl_->quitting = true;
-    }
-    ::SetEvent(impl_->wake.get());
-    impl_->watcher.join();
-}
+namespace detail {
 
-process_id session_supervisor::start(pipe_stream::native_handle_type connection,
-                                     std::error_code& ec) {
-    ec.clear();
-    if (stopping()) {
-        ec = errc::operation_aborted;
-        return 0;
-    }
-    try {
-        auto relay = std::make_unique<session_relay>();
-        relay->wake = impl_->wake.get();
-        HANDLE h = nullptr;
-        if (!::DuplicateHandle(::GetCurrentProcess(), connection, ::GetCurrentProcess(), &h, 0,
-                               FALSE, DUPLICATE_SAME_ACCESS)) {
-            ec = detail::win::last_error();
-            return 0;
+// Where the command's program is, as CreateProcessW will look for it (SearchPathW: the
+// application's directory, the current one, the system's, then %PATH%; ".exe" added to a name
+// without an extension). 0, or the errno the start would most likely fail with.
+int find_program(const std::string& name) {
+    if (name.empty())
+        return ENOENT;
+    auto wide = detail::win::widen(name);
+    std::wstring found(MAX_PATH, L'\0');
+    for (;;) {
+        DWORD n = ::SearchPathW(nullptr, wide.c_str(), L".exe", static_cast<DWORD>(found.size()),
+                                found.data(), nullptr);
+        if (n == 0)
+            return ENOENT;
+        if (n < found.size()) {
+            found.resize(n);
+            break;
         }
-        relay->connection.reset(h);
-        HANDLE in_read = nullptr, in_write = nullptr, out_read = nullptr, out_write = nullptr;
-        if (!::CreatePipe(&in_read, &in_write, nullptr, pipe_buffer)) {
-            ec = detail::win::last_error();
-            return 0;
-        }
-        unique_handle child_stdin(in_read);
-        relay->child_input.reset(in_write);
-        if (!::CreatePipe(&out_read, &out_write, nullptr, pipe_buffer)) {
-            ec = detail::win::last_error();
-            return 0;
-        }
-        unique_handle child_stdout(out_write);
-        relay->child_output.reset(out_read);
-
-        process_options io = impl_->options.process;
-        io.stdin_fd = child_stdin.get();
-        io.stdout_fd = child_stdout.get();
-        impl::session s;
-        s.child = spawn(impl_->argv, std::move(io));
-        // Only the command holds its ends now, so its exit ends our reads and writes.
-        child_stdin.reset();
-        child_stdout.reset();
-        process_id pid = s.child.pid();
-        // The pid is not reused while s.child holds the process's handle.
-        s.process.reset(::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid)));
-        if (!s.process)
-            throw std::system_error(detail::win::last_error(), "open the process");
-        s.watch = std::make_unique<exit_watch>(s.process.get(), impl_->wake.get());
-        relay->start();
-        s.relay = std::move(relay);
-        // The watcher looks again once the session is listed: its process or relay may have
-        // ended (and woken it) before.
-        struct wake_watcher {
-            HANDLE wake;
-            ~wake_watcher() { ::SetEvent(wake); }
-        } wake_after_unlock{impl_->wake.get()};
-        std::lock_guard lock(impl_->mutex);
-        impl_->sessions.push_back(std::move(s));
-        // stop() came while we spawned: this one ends with the others (at once when the grace
-        // period is over or kill_all() was called).
-        if (impl_->stopping) {
-            auto& added = impl_->sessions.back();
-            ::SetEvent(added.relay->input_ended.get());
-            if (!impl_->kill_at) {
-                impl::kill_one(added);
-                ::SetEvent(added.relay->abort.get());
-            }
-        }
-        return pid;
-    } catch (const std::system_error& e) {
-        ec = e.code();
-    } catch (const std::bad_alloc&) {
-        ec = std::make_error_code(std::errc::not_enough_memory);
+        found.resize(n);
     }
-    return 0;
+    DWORD attributes = ::GetFileAttributesW(found.c_str());
+    if (attributes == INVALID_FILE_ATTRIBUTES)
+        return ENOENT;
+    return (attributes & FILE_ATTRIBUTE_DIRECTORY) ? EACCES : 0;
 }
 
-process_id session_supervisor::start(pipe_stream::native_handle_type connection) {
-    std::error_code ec;
-    process_id pid = start(connection, ec);
-    if (ec)
-        throw pipe_error(ec, "", "start process '" + impl_->argv[0] + "'");
-    return pid;
-}
+}  // namespace detail
 
-std::size_t session_supervisor::active() const {
-    std::lock_guard lock(impl_->mutex);
-    return impl_->sessions.size();
-}
-
-bool session_supervisor::wait_for_room(std::size_t limit) {
-    std::unique_lock lock(impl_->mutex);
-    impl_->changed.wait(lock, [&] { return impl_->stopping || impl_->sessions.size() < limit; });
-    return !impl_->stopping;
-}
-
-void session_supervisor::wait_all() {
-    std::unique_lock lock(impl_->mutex);
-    impl_->changed.wait(lock, [&] { return impl_->sessions.empty(); });
-}
-
-void session_supervisor::stop() {
-    {
-        std::lock_guard lock(impl_->mutex);
-        if (impl_->stopping)
-            return;
-        impl_->stopping = true;
-        for (auto& s : impl_->sessions)
-            ::SetEvent(s.relay->input_ended.get());
-        impl_->kill_at = clock::now() + impl_->options.kill_grace;
-        impl_->changed.notify_all();
-    }
-    ::SetEvent(impl_->wake.get());
-}
-
-void session_supervisor::kill_all() {
-    {
-        std::lock_guard lock(impl_->mutex);
-        impl_->stopping = true;
-        // The watcher terminates them at once, and cuts their relays.
-        impl_->kill_at = clock::now();
-        impl_->changed.notify_all();
-    }
-    ::SetEvent(impl_->wake.get());
-}
-
-bool session_supervisor::stopping() const {
-    std::lock_guard lock(impl_->mutex);
-    return impl_->stopping;
-}
-
-const std::string& session_supervisor::program() const {
-    return impl_->argv.front();
+std::unique_ptr<session_supervisor::impl> detail::make_supervisor(std::vector<std::string> argv,
+                                                                  supervisor_options options) {
+    auto p = std::make_unique<windows_supervisor>(std::move(argv), std::move(options));
+    p->watcher = std::thread([raw = p.get()] { raw->watch(); });
+    return p;
 }
 
 }  // namespace npipe
