@@ -1,9 +1,35 @@
-// The portable half of npipe::relay: the words for how it ended.
+// The portable half of npipe::relay: how it ended, and the words for it.
 #include <string>
 
+#include "core/relay_ending.hpp"
 #include "npipe/relay.hpp"
 
 namespace npipe {
+
+namespace detail {
+
+bool relay_ending::record(relay_end why, std::error_code ec, std::string_view what) noexcept {
+    if (end)
+        return false;
+    end = why;
+    error = ec;
+    operation = what;
+    return true;
+}
+
+relay_result relay_ending::result(bool input_ended, std::uint64_t sent,
+                                  std::uint64_t received) const {
+    relay_result r;
+    r.end = end.value_or(relay_end::completed);
+    r.error = error;
+    r.operation = operation;
+    r.input_ended = input_ended;
+    r.bytes_sent = sent;
+    r.bytes_received = received;
+    return r;
+}
+
+}  // namespace detail
 
 std::string relay_result::describe(std::string_view pipe_name, const relay_options& options) const {
     std::string head = "pipe '" + std::string(pipe_name) + "': ";

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/pipe_state.hpp"
+#include "core/relay_ending.hpp"
 #include "npipe/errors.hpp"
 #include "platform/posix/posix_io.hpp"
 #include "platform/posix/unique_fd.hpp"
@@ -44,7 +45,7 @@ bool is_peer_gone(const std::error_code& ec) {
 
 // What both threads share. The first reason to end wins: a timeout closes the pipe, and the
 // failures that closing causes in the other thread are its consequence, not news.
-struct shared_state {
+struct shared_state : detail::relay_ending {
     shared_state(pipe_stream& p, const relay_options& o) : pipe(p), options(o) {}
     pipe_stream& pipe;
     const relay_options& options;
@@ -55,20 +56,12 @@ struct shared_state {
     std::atomic<bool> input_ended{false};
     std::atomic<std::uint64_t> sent{0}, received{0};
 
-    std::mutex mutex;
-    std::optional<relay_end> end;
-    std::error_code error;
-    std::string_view operation;
+    std::mutex mutex;  ///< guards relay_ending's fields
 
     // Records why the relay ends, unless a reason came first; true when this one is it.
     bool finish(relay_end why, std::error_code ec = {}, std::string_view what = {}) {
         std::lock_guard lock(mutex);
-        if (end)
-            return false;
-        end = why;
-        error = ec;
-        operation = what;
-        return true;
+        return record(why, ec, what);
     }
     bool finished() {
         std::lock_guard lock(mutex);
@@ -315,14 +308,8 @@ relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
 
     quiet.reset();
 
-    relay_result result;
-    result.end = s.end.value_or(relay_end::completed);
-    result.error = s.error;
-    result.operation = s.operation;
-    result.input_ended = s.input_ended;
-    result.bytes_sent = s.sent;
-    result.bytes_received = s.received;
-    return result;
+    std::lock_guard lock(s.mutex);
+    return s.result(s.input_ended, s.sent, s.received);
 }
 
 }  // namespace npipe

@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/relay_ending.hpp"
 #include "npipe/errors.hpp"
 #include "platform/windows/win_util.hpp"
 
@@ -59,7 +60,7 @@ bool peer_has_closed(pipe_stream& pipe) {
 // What the threads share. The input thread may outlive relay() (a ReadFile on a console
 // cannot always be cancelled): it holds the state by shared_ptr, and touches the pipe, the
 // counters and the carry only under `use` while `abandoned` is false.
-struct shared_state {
+struct shared_state : detail::relay_ending {
     shared_state(pipe_stream& p, const relay_options& o) : pipe(p), options(o) {}
     pipe_stream& pipe;
     const relay_options options;
@@ -67,11 +68,8 @@ struct shared_state {
     std::mutex use;
     bool abandoned = false;
 
-    std::mutex mutex;
+    std::mutex mutex;  ///< guards relay_ending's fields and the ones below
     std::condition_variable changed;
-    std::optional<relay_end> end;
-    std::error_code error;
-    std::string_view operation;
     bool input_done = false;
     bool input_ended = false;
     bool relay_done = false;
@@ -82,11 +80,8 @@ struct shared_state {
     // Records why the relay ends, unless a reason came first; true when this one is it.
     bool finish(relay_end why, std::error_code ec = {}, std::string_view what = {}) {
         std::lock_guard lock(mutex);
-        if (end)
+        if (!record(why, ec, what))
             return false;
-        end = why;
-        error = ec;
-        operation = what;
         changed.notify_all();
         return true;
     }
@@ -352,14 +347,7 @@ relay_result relay(pipe_stream& pipe, pipe_stream::native_handle_type input,
         watchdog.join();
 
     lock.lock();
-    relay_result result;
-    result.end = s.end.value_or(relay_end::completed);
-    result.error = s.error;
-    result.operation = s.operation;
-    result.input_ended = s.input_ended;
-    result.bytes_sent = s.sent;
-    result.bytes_received = s.received;
-    return result;
+    return s.result(s.input_ended, s.sent, s.received);
 }
 
 }  // namespace npipe
