@@ -25,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using npipe::test::unique_pipe_name;
 using npipe::test::windows::bytes_waiting;
+using npipe::test::windows::console_group_process;
 using npipe::test::windows::peer_process;
 using npipe::test::windows::program_path;
 
@@ -382,39 +383,13 @@ TEST(NpipeExeEcho, IdleTimeoutDropsAQuietClientAndServesTheOthers) {
 // SIGTERM do on Linux. npipe.exe runs in a process group of its own, which gets the event alone.
 TEST(NpipeExeEcho, CtrlBreakStopsTheEchoServerWithStatusZero) {
     auto name = unique_pipe_name("cli-echo-break");
-    std::string line = "\"" + program_path("npipe.exe") + "\" serve " + name + " --echo";
-    // The event travels through a console the two processes share: a test run without one
-    // (a service, Wine with no terminal) gets its own.
-    if (!::GetConsoleWindow())
-        ::AllocConsole();
-    STARTUPINFOA startup{};
-    startup.cb = sizeof startup;
-    PROCESS_INFORMATION info{};
-    ASSERT_TRUE(::CreateProcessA(nullptr, line.data(), nullptr, nullptr, FALSE,
-                                 CREATE_NEW_PROCESS_GROUP, nullptr, nullptr, &startup, &info))
-        << ::GetLastError();
-    auto close_handle = [](HANDLE h) { ::CloseHandle(h); };
-    std::unique_ptr<void, decltype(close_handle)> process(info.hProcess, close_handle),
-        thread(info.hThread, close_handle);
-    struct terminate_at_exit {
-        HANDLE h;
-        ~terminate_at_exit() {
-            if (::WaitForSingleObject(h, 0) == WAIT_TIMEOUT)
-                ::TerminateProcess(h, 99);
-        }
-    } guard{info.hProcess};
+    console_group_process serve("\"" + program_path("npipe.exe") + "\" serve " + name + " --echo");
     wait_for_server(name);
-    if (!::GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, info.dwProcessId)) {
-        DWORD error = ::GetLastError();
-        NPIPE_SKIP_ON_WINE("GenerateConsoleCtrlEvent fails without a terminal (error " +
-                           std::to_string(error) + "): no Ctrl+C or Ctrl+Break can be sent");
-        FAIL() << "GenerateConsoleCtrlEvent: error " << error;
-    }
-    if (::WaitForSingleObject(info.hProcess, 30000) == WAIT_TIMEOUT)
-        NPIPE_SKIP_ON_WINE("GenerateConsoleCtrlEvent reports success but delivers no Ctrl+Break");
-    DWORD code = 0;
-    ASSERT_TRUE(::GetExitCodeProcess(info.hProcess, &code));
-    EXPECT_EQ(code, 0ul);
+    auto code = serve.ctrl_break_and_wait(30s);
+    if (IsSkipped())
+        return;
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 0ul);
 }
 
 TEST(NpipeExeEcho, MaxInstancesWithoutEchoAndOnceAreRefused) {

@@ -30,6 +30,7 @@ using npipe::test::pipe_io::bytes;
 using npipe::test::pipe_io::read_n;
 using npipe::test::pipe_io::read_to_end;
 using npipe::test::windows::bytes_waiting;
+using npipe::test::windows::console_group_process;
 using npipe::test::windows::peer_process;
 using npipe::test::windows::program_path;
 
@@ -363,6 +364,26 @@ TEST(NpipeExeServeCmd, AMissingCommandExitsWith127BeforeTakingClients) {
     std::error_code ec;
     client.connect(0ms, ec);
     EXPECT_TRUE(ec) << "a server that cannot run its command took a client";
+}
+
+// Ctrl+Break stops serve -- CMD with status 0, as SIGINT does on Linux: the server closes, the
+// sessions end (the commands share the console group and get the event too), and a client
+// reads the end of its stream.
+TEST(NpipeExeServeCmd, CtrlBreakStopsTheServerAndItsSessionsWithStatusZero) {
+    auto name = unique_pipe_name("cli-cmd-break");
+    std::string line = "\"" + program_path("npipe.exe") + "\" serve " + name + " -- \"" +
+                       program_path("win32_peer.exe") + "\" echo 0";
+    console_group_process serve(line);
+    npipe::named_pipe_client client(name);
+    client.connect(20s);
+    client.write(bytes("up"));
+    EXPECT_EQ(read_n(client, 2), "up");
+    auto code = serve.ctrl_break_and_wait(30s);
+    if (IsSkipped())
+        return;
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 0ul);
+    EXPECT_EQ(read_to_end(client), "");
 }
 
 }  // namespace

@@ -21,6 +21,55 @@ unsigned long bytes_waiting(const npipe::pipe_stream& pipe) {
     return n;
 }
 
+console_group_process::console_group_process(std::string command_line) {
+    // The event travels through a console the two processes share: a test run without one
+    // (a service, Wine with no terminal) gets its own.
+    if (!::GetConsoleWindow())
+        ::AllocConsole();
+    STARTUPINFOA startup{};
+    startup.cb = sizeof startup;
+    PROCESS_INFORMATION info{};
+    if (!::CreateProcessA(nullptr, command_line.data(), nullptr, nullptr, FALSE,
+                          CREATE_NEW_PROCESS_GROUP, nullptr, nullptr, &startup, &info))
+        throw std::runtime_error("cannot start " + command_line + ": error " +
+                                 std::to_string(::GetLastError()));
+    ::CloseHandle(info.hThread);
+    process_ = info.hProcess;
+    pid_ = info.dwProcessId;
+}
+
+console_group_process::~console_group_process() {
+    if (::WaitForSingleObject(process_, 0) == WAIT_TIMEOUT)
+        ::TerminateProcess(process_, 99);
+    ::CloseHandle(process_);
+}
+
+std::optional<unsigned long> console_group_process::ctrl_break_and_wait(
+    std::chrono::milliseconds timeout) {
+    if (!::GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid_)) {
+        DWORD error = ::GetLastError();
+        [&] {
+            NPIPE_SKIP_ON_WINE("GenerateConsoleCtrlEvent fails without a terminal (error " +
+                               std::to_string(error) + "): no Ctrl+C or Ctrl+Break can be sent");
+            ADD_FAILURE() << "GenerateConsoleCtrlEvent: error " << error;
+        }();
+        return std::nullopt;
+    }
+    if (::WaitForSingleObject(process_, static_cast<DWORD>(timeout.count())) == WAIT_TIMEOUT) {
+        [&] {
+            NPIPE_SKIP_ON_WINE(
+                "GenerateConsoleCtrlEvent reports success but delivers no "
+                "Ctrl+Break");
+            ADD_FAILURE() << "Ctrl+Break did not end the process";
+        }();
+        return std::nullopt;
+    }
+    DWORD code = 0;
+    if (!::GetExitCodeProcess(process_, &code))
+        return std::nullopt;
+    return code;
+}
+
 std::string program_path(const std::string& name) {
     char buffer[MAX_PATH];
     DWORD n = ::GetModuleFileNameA(nullptr, buffer, MAX_PATH);

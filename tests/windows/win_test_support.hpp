@@ -47,4 +47,24 @@ class peer_process {
     npipe::child_process child_;
 };
 
+/// A command line started in a process group of its own (CREATE_NEW_PROCESS_GROUP), on a
+/// console this process shares (allocated when it has none), so that it can be sent a console
+/// event alone; terminated at destruction if still running.
+class console_group_process {
+  public:
+    explicit console_group_process(std::string command_line);
+    ~console_group_process();
+    console_group_process(const console_group_process&) = delete;
+    console_group_process& operator=(const console_group_process&) = delete;
+
+    /// Sends Ctrl+Break (SIGBREAK in the C runtime) to the group and waits up to `timeout` for
+    /// the process to end: its exit code. Under Wine, which cannot deliver console events
+    /// without a terminal, the test is skipped (check testing::Test::IsSkipped()).
+    std::optional<unsigned long> ctrl_break_and_wait(std::chrono::milliseconds timeout);
+
+  private:
+    void* process_ = nullptr;
+    unsigned long pid_ = 0;
+};
+
 }  // namespace npipe::test::windows
