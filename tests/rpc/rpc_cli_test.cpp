@@ -152,6 +152,16 @@ TEST(RpcCliUsage, BadParamsAndNoServer) {
     EXPECT_NE(r.err.find("no server"), std::string::npos) << r.err;
 }
 
+// A name another server holds: `rpc serve` fails naming it (it used to abort, leaving its
+// signal-watching thread running).
+TEST(RpcCliUsage, ServeOnANameInUseFailsNamingIt) {
+    auto name = npipe::test::unique_pipe_name("taken");
+    npipe::named_pipe_server holder(name);
+    auto r = run({cli(), "rpc", "serve", name, "--", "true"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
+}
+
 // The CLI calls a C++ connection's typed method: named params, and an error with data.
 TEST(RpcCliLibrary, CallsATypedHandler) {
     auto name = npipe::test::unique_pipe_name("lib");

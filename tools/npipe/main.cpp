@@ -33,16 +33,17 @@ std::string missing_features() {
 #ifdef _WIN32
     missing +=
         "\n  on Windows (npipe.exe): "
-        "`rpc` (not ported); `bench --shared-memory`; `serve`'s --mode, --group, --allow-uid, "
+        "`bench --shared-memory`; `serve`'s --mode, --group, --allow-uid, "
         "--allow-gid and "
         "--shared-memory (Unix sockets only); `list --all` and `--clean` (no socket files)";
 #endif
 #ifndef NPIPE_HAVE_REMOTE
     missing +=
         "\n  remote pipes over TLS: `npipe gateway`, `connect --server HOST[:PORT]`, "
-        "`bench --remote` (configured with NPIPE_BUILD_REMOTE=OFF)";
+        "`bench --remote`, `rpc call|notify --server HOST` (configured with "
+        "NPIPE_BUILD_REMOTE=OFF)";
 #endif
-#if !defined(NPIPE_HAVE_RPC) && !defined(_WIN32)
+#ifndef NPIPE_HAVE_RPC
     missing += "\n  JSON-RPC: `npipe rpc` (configured with NPIPE_BUILD_RPC=OFF)";
 #endif
 #ifndef NPIPE_HAVE_ASIO

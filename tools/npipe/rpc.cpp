@@ -1,9 +1,15 @@
 // `npipe rpc call|notify|serve`: JSON-RPC 2.0 from a shell, on npipe::rpc (docs/rpc.md). Flag
 // parsing and the accept loop only; the protocol, and running a command per request
 // (rpc::command_handler), are the library's.
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <pthread.h>
 
 #include <csignal>
+#endif
+
+#include <atomic>
 #include <iostream>
 #include <list>
 #include <memory>
@@ -12,6 +18,7 @@
 
 #include "commands.hpp"
 #include "flags.hpp"
+#include "npipe/errors.hpp"
 #include "npipe/named_pipe_client.hpp"
 #include "npipe/named_pipe_server.hpp"
 #include "npipe/rpc/rpc.hpp"
@@ -47,8 +54,12 @@ struct rpc_flags {
 };
 
 void add_common_flags(CLI::App* cmd, rpc_flags& f, bool with_method) {
+#ifdef _WIN32
+    cmd->add_option("NAME", f.name, "Pipe name: \\\\.\\pipe\\NAME")->required();
+#else
     cmd->add_option("NAME", f.name, "Pipe name (a simple name, or a socket path starting with /)")
         ->required();
+#endif
     if (with_method) {
         cmd->add_option("METHOD", f.method, "Method name")->required();
         cmd->add_option("PARAMS_JSON", f.params_text,
@@ -84,8 +95,24 @@ std::unique_ptr<named_pipe_client> connect_client(const rpc_flags& f) {
     pipe_options options;
 #ifdef NPIPE_HAVE_REMOTE
     apply_remote_client_flags(f.remote, server, name, options);
-#endif
     auto pipe = std::make_unique<named_pipe_client>(server, name, pipe_direction::in_out, options);
+#else
+    // The library names the link step a program lacks; a user is told what this npipe lacks.
+    std::unique_ptr<named_pipe_client> pipe;
+    try {
+        pipe = std::make_unique<named_pipe_client>(server, name, pipe_direction::in_out, options);
+    } catch (const pipe_error& e) {
+        if (e.code() != errc::not_supported)
+            throw;
+        throw exit_request{2, "--server " + server + ": remote pipes are not available in " +
+#ifdef _WIN32
+                                  "npipe.exe (npipe::remote is not built on Windows)"
+#else
+                                  "this npipe (configured with NPIPE_BUILD_REMOTE=OFF)"
+#endif
+        };
+    }
+#endif
     if (f.timeout.count() > 0)
         pipe->connect(f.timeout);
     else
@@ -126,27 +153,86 @@ void notify_command(const rpc_flags& f) {
     }
 }
 
-// `serve`: every client gets a connection whose every method runs the command; until SIGINT or
-// SIGTERM, which close the waiting instance so the loop ends and the socket is removed.
+// Where a stop request meets `serve`'s accept loop: SIGINT or SIGTERM (on Windows Ctrl+C,
+// Ctrl+Break or a closed console) closes the instance waiting for a client, so the loop ends and,
+// on POSIX, the socket is removed.
+class accept_loop_stop {
+  public:
+    accept_loop_stop();
+    ~accept_loop_stop();
+    accept_loop_stop(const accept_loop_stop&) = delete;
+    accept_loop_stop& operator=(const accept_loop_stop&) = delete;
+
+    /// Makes `pipe` the instance a stop closes (nullptr: none); false once a stop came.
+    bool waiting_on(named_pipe_server* pipe) {
+        std::lock_guard lock(m_);
+        waiting_ = stopping_ ? nullptr : pipe;
+        return !stopping_;
+    }
+
+  private:
+    void request() {
+        std::lock_guard lock(m_);
+        stopping_ = true;
+        if (waiting_)
+            waiting_->close();
+    }
+
+    std::mutex m_;
+    named_pipe_server* waiting_ = nullptr;
+    bool stopping_ = false;
+#ifdef _WIN32
+    // Windows runs a console handler on a thread of its own, with no argument: it finds the loop
+    // here.
+    static inline std::atomic<accept_loop_stop*> current_{nullptr};
+    static BOOL WINAPI on_console_event(DWORD) {
+        if (auto* stop = current_.load())
+            stop->request();
+        return TRUE;
+    }
+#else
+    sigset_t signals_;
+    std::atomic<bool> ending_{false};
+    std::thread watcher_;
+#endif
+};
+
+#ifdef _WIN32
+accept_loop_stop::accept_loop_stop() {
+    current_ = this;
+    ::SetConsoleCtrlHandler(on_console_event, TRUE);
+}
+
+accept_loop_stop::~accept_loop_stop() {
+    ::SetConsoleCtrlHandler(on_console_event, FALSE);
+    current_ = nullptr;
+}
+#else
+accept_loop_stop::accept_loop_stop() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    watcher_ = std::thread([this] {
+        int sig = 0;
+        sigwait(&signals_, &sig);
+        if (!ending_)
+            request();
+    });
+}
+
+accept_loop_stop::~accept_loop_stop() {
+    // A loop left without a signal (an error) wakes the watcher with the signal it waits for.
+    ending_ = true;
+    pthread_kill(watcher_.native_handle(), SIGTERM);
+    watcher_.join();
+}
+#endif
+
+// `serve`: every client gets a connection whose every method runs the command, until a stop.
 void serve_command(const rpc_flags& f) {
     if (f.command.empty())
         throw CLI::ValidationError("CMD", "give the command after --");
-    sigset_t stop_set;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
-    std::mutex m;
-    named_pipe_server* waiting = nullptr;
-    bool stopping = false;
-    std::thread watcher([&] {
-        int sig = 0;
-        sigwait(&stop_set, &sig);
-        std::lock_guard lock(m);
-        stopping = true;
-        if (waiting)
-            waiting->close();
-    });
     struct session {
         std::unique_ptr<named_pipe_server> pipe;
         std::unique_ptr<rpc::connection> conn;
@@ -155,24 +241,17 @@ void serve_command(const rpc_flags& f) {
     auto mode =
         f.framing() == rpc::framing::message ? transmission_mode::message : transmission_mode::byte;
     auto handler = rpc::command_handler(f.command);
+    accept_loop_stop stop;
     for (;;) {
         sessions.remove_if([](const session& s) { return !s.conn->is_open(); });
         auto pipe = std::make_unique<named_pipe_server>(f.name, pipe_direction::in_out,
                                                         max_allowed_server_instances, mode);
-        {
-            std::lock_guard lock(m);
-            if (stopping)
-                break;
-            waiting = pipe.get();
-        }
+        if (!stop.waiting_on(pipe.get()))
+            break;
         std::error_code ec;
         pipe->wait_for_connection(ec);
-        {
-            std::lock_guard lock(m);
-            waiting = nullptr;
-            if (stopping)
-                break;
-        }
+        if (!stop.waiting_on(nullptr))
+            break;
         if (ec)
             continue;  // a client gone before it was accepted
         auto conn = std::make_unique<rpc::connection>(
@@ -182,7 +261,6 @@ void serve_command(const rpc_flags& f) {
         sessions.push_back({std::move(pipe), std::move(conn)});
     }
     sessions.clear();
-    watcher.join();
 }
 
 }  // namespace
@@ -213,7 +291,11 @@ void add_rpc_command(CLI::App& app) {
         "serve",
         "Answer every request by running CMD with the method as its last argument and the params "
         "on stdin: its stdout (JSON) is the result, a non-zero exit an error with its stderr as "
+#ifdef _WIN32
+        "the message. Until Ctrl+C or Ctrl+Break");
+#else
         "the message. Until SIGINT/SIGTERM");
+#endif
     add_common_flags(serve, serve_flags, false);
     serve->add_option("CMD", serve_flags.command, "Command to run per request (after --)");
     serve->callback([] { serve_command(serve_flags); });
