@@ -92,64 +92,71 @@ class note_file {
     note_file& operator=(const note_file&) = delete;
     const std::string& path() const { return path_; }
 
-    /// What `note` recorded ("" if nothing within 30 s).
+    /// What `note` recorded ("" if nothing within 30 s). Polled until it opens, not until it
+    /// exists: a plain open can fail for a moment after the rename made the name appear (the
+    /// rename's own handle of the file does not share deletion with it; seen under Wine).
     std::string content() const {
         auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (::GetFileAttributesA(path_.c_str()) == INVALID_FILE_ATTRIBUTES &&
-               std::chrono::steady_clock::now() < deadline)
+        do {
+            std::ifstream in(path_, std::ios::binary);
+            if (in.is_open())
+                return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
             ::Sleep(10);  // polling for a file the server's command writes, bounded
-        std::ifstream in(path_, std::ios::binary);
-        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        } while (std::chrono::steady_clock::now() < deadline);
+        return {};
     }
 
   private:
     std::string path_;
 };
 
-// `npipe.exe rpc serve NAME --framing F -- rpc_handler.exe NOTE_FILE`, ended with the test.
-struct rpc_serve {
-    rpc_serve(const std::string& name, const std::string& framing, const note_file& note)
-        : proc({"rpc", "serve", name, "--framing", framing, "--", program_path("rpc_handler.exe"),
-                note.path()},
-               "npipe.exe") {}
-    peer_process proc;
+// Each test has `npipe.exe rpc serve NAME --framing F -- rpc_handler.exe NOTE_FILE` running,
+// ended with the test, in each framing F.
+class NpipeExeRpc : public ::testing::TestWithParam<std::string> {
+  protected:
+    void SetUp() override {
+        serve_.emplace(std::vector<std::string>{"rpc", "serve", name, "--framing", GetParam(), "--",
+                                                program_path("rpc_handler.exe"), note.path()},
+                       "npipe.exe");
+        ASSERT_TRUE(server_listens(name));
+    }
+    /// `npipe.exe rpc ARGS... --framing F`.
+    npipe_result rpc(std::vector<std::string> args) {
+        args.insert(args.begin(), "rpc");
+        args.insert(args.end(), {"--framing", GetParam()});
+        return run_npipe(args);
+    }
+
+    const std::string name = unique_pipe_name("rpc-serve");
+    note_file note;
+
+  private:
+    std::optional<peer_process> serve_;
 };
 
-class NpipeExeRpc : public ::testing::TestWithParam<std::string> {};
-
 TEST_P(NpipeExeRpc, ServeAnswersCallAndNotifyThroughACommand) {
-    auto name = unique_pipe_name("rpc-serve");
-    auto framing = GetParam();
-    note_file note;
-    rpc_serve serve(name, framing, note);
-    ASSERT_TRUE(server_listens(name));
-    auto r = run_npipe({"rpc", "call", name, "echo", R"([1,{"a":"b"}])", "--framing", framing});
+    auto r = rpc({"call", name, "echo", R"([1,{"a":"b"}])"});
     EXPECT_EQ(r.status, 0ul) << r.err;
     EXPECT_EQ(r.out, "[1,{\"a\":\"b\"}]\n");
-    r = run_npipe({"rpc", "call", name, "whoami", "--framing", framing});
+    r = rpc({"call", name, "whoami"});
     EXPECT_EQ(r.status, 0ul) << r.err;
     EXPECT_EQ(r.out, "\"whoami\"\n");
-    r = run_npipe({"rpc", "call", name, "fail", "--framing", framing});
+    r = rpc({"call", name, "fail"});
     EXPECT_EQ(r.status, 1ul);
     EXPECT_EQ(r.out, "");
     EXPECT_NE(r.err.find("-32603 it failed"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("\"exit_code\":3"), std::string::npos) << r.err;
-    r = run_npipe({"rpc", "notify", name, "note", R"({"k":7})", "--framing", framing});
+    r = rpc({"notify", name, "note", R"({"k":7})"});
     EXPECT_EQ(r.status, 0ul) << r.err;
     EXPECT_EQ(note.content(), R"({"k":7})");
 }
 
 TEST_P(NpipeExeRpc, TimeoutCancelsTheCallAndKillsTheCommand) {
-    auto name = unique_pipe_name("rpc-hang");
-    auto framing = GetParam();
-    note_file note;
-    rpc_serve serve(name, framing, note);
-    ASSERT_TRUE(server_listens(name));
-    auto r = run_npipe({"rpc", "call", name, "hang", "--timeout", "300ms", "--framing", framing});
+    auto r = rpc({"call", name, "hang", "--timeout", "300ms"});
     EXPECT_EQ(r.status, 1ul);
     EXPECT_NE(r.err.find("timed out"), std::string::npos) << r.err;
     // The server is still there for the next client.
-    r = run_npipe({"rpc", "call", name, "echo", "[2]", "--framing", framing});
+    r = rpc({"call", name, "echo", "[2]"});
     EXPECT_EQ(r.status, 0ul) << r.err;
     EXPECT_EQ(r.out, "[2]\n");
 }
