@@ -36,6 +36,7 @@ namespace {
 using namespace std::chrono_literals;
 using npipe::rpc::json;
 using npipe::test::unique_pipe_name;
+using npipe::test::windows::console_group_process;
 using npipe::test::windows::peer_process;
 using npipe::test::windows::program_path;
 namespace rpc = npipe::rpc;
@@ -190,6 +191,20 @@ TEST(NpipeExeRpcLibrary, CallsATypedHandlerAndReportsAnErrorResponse) {
     EXPECT_EQ(failed.out, "");
     // stderr is in text mode, as for any Windows program: the line ends in \r\n.
     EXPECT_EQ(failed.err.rfind("npipe: 4711 it failed (data: {\"why\":1})", 0), 0u) << failed.err;
+}
+
+// Ctrl+Break stops `rpc serve` with status 0, as SIGTERM does on Linux (skipped under Wine, which
+// cannot send console events without a terminal).
+TEST(NpipeExeRpcServe, CtrlBreakStopsItWithStatusZero) {
+    auto name = unique_pipe_name("rpc-break");
+    console_group_process serve("\"" + program_path("npipe.exe") + "\" rpc serve " + name +
+                                " -- \"" + program_path("rpc_handler.exe") + "\" unused");
+    ASSERT_TRUE(server_listens(name));
+    auto code = serve.ctrl_break_and_wait(30s);
+    if (IsSkipped())
+        return;
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 0ul);
 }
 
 TEST(NpipeExeRpcUsage, BadParamsNoServerRemoteServerAndHelp) {
