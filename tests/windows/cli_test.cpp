@@ -112,15 +112,8 @@ struct npipe_run {
     peer_process proc;
 };
 
-// Waits until a server listens on `name` (what a client would wait for), up to 20 s.
 void wait_for_server(const std::string& name) {
-    std::wstring path = L"\\\\.\\pipe\\" + std::wstring(name.begin(), name.end());
-    for (int i = 0; i < 400; ++i) {
-        if (::WaitNamedPipeW(path.c_str(), 50))
-            return;
-        ::Sleep(50);  // no server object yet: WaitNamedPipeW fails at once
-    }
-    FAIL() << "no server on " << name;
+    ASSERT_TRUE(npipe::test::windows::server_listens(name)) << "no server on " << name;
 }
 
 // What npipe.exe's copies end with: a byte pipe's half-close is an empty write, and the other

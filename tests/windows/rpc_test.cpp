@@ -39,6 +39,7 @@ using npipe::test::unique_pipe_name;
 using npipe::test::windows::console_group_process;
 using npipe::test::windows::peer_process;
 using npipe::test::windows::program_path;
+using npipe::test::windows::server_listens;
 namespace rpc = npipe::rpc;
 
 // npipe.exe run to its end: its status and what it wrote.
@@ -62,18 +63,6 @@ npipe_result run_npipe(const std::vector<std::string>& args) {
     err_reader.join();
     r.status = npipe_exe.wait(60s);
     return r;
-}
-
-// Waits until a server listens on `name` (what a client would wait for), up to 20 s.
-bool server_listens(const std::string& name) {
-    std::wstring path = L"\\\\.\\pipe\\" + std::wstring(name.begin(), name.end());
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (::WaitNamedPipeW(path.c_str(), 50))
-            return true;
-        ::Sleep(50);  // no instance yet: WaitNamedPipeW fails at once
-    }
-    return false;
 }
 
 // Where rpc_handler.exe's `note` writes, removed at the end.

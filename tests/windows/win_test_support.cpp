@@ -70,6 +70,17 @@ std::optional<unsigned long> console_group_process::ctrl_break_and_wait(
     return code;
 }
 
+bool server_listens(const std::string& name, std::chrono::milliseconds timeout) {
+    std::wstring path = L"\\\\.\\pipe\\" + std::wstring(name.begin(), name.end());
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+        if (::WaitNamedPipeW(path.c_str(), 50))
+            return true;
+        ::Sleep(50);  // no server object yet: WaitNamedPipeW fails at once
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+}
+
 std::string program_path(const std::string& name) {
     char buffer[MAX_PATH];
     DWORD n = ::GetModuleFileNameA(nullptr, buffer, MAX_PATH);

@@ -30,6 +30,11 @@ const char* wine_version() noexcept;
 /// test failure).
 unsigned long bytes_waiting(const npipe::pipe_stream& pipe);
 
+/// Waits until a server listens on the pipe `name` (an instance a client could open:
+/// WaitNamedPipeW), up to `timeout`; true when one does.
+bool server_listens(const std::string& name,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
 /// The path of this test program, or of the program `name` beside it.
 std::string program_path(const std::string& name = {});
 
