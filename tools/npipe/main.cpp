@@ -64,7 +64,7 @@ seconds for the others). Negative values are refused. Sizes take K, M and G (KiB
 
 Signals: SIGINT, SIGTERM and SIGHUP end every command that creates a socket, which removes its
 socket file first (on Windows: Ctrl+C and Ctrl+Break). stdout is for data, stderr for messages;
-on Windows both are binary (no line-ending translation).
+on Windows stdin and stdout are binary (no line-ending translation; stderr's lines end in CRLF).
 
 Examples:
   npipe serve backup > copy.tar              receive a file ...
