@@ -117,28 +117,4 @@ void pipe_impl::stop_watch() noexcept {
 
 }  // namespace detail
 
-named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view name,
-                                     pipe_direction direction, pipe_options options)
-    : pipe_stream(ex, std::make_shared<detail::pipe_impl>(ex)) {
-    auto& p = *impl();
-    p.name = std::string(name);
-    p.path = npipe::pipe_path(name);
-    p.direction = direction;
-    p.options = options;
-    p.max_message_size = options.max_message_size;
-    p.transmission_known = false;
-}
-
-named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view server_name,
-                                     std::string_view name, pipe_direction direction,
-                                     pipe_options options)
-    : named_pipe_client(ex, npipe::detail::is_local_server(server_name) ? name : "remote",
-                        direction, options) {
-    if (npipe::detail::is_local_server(server_name))
-        return;
-    auto& p = *impl();
-    p.path = npipe::detail::remote_path(server_name, name);
-    p.name = std::string(name);
-}
-
 }  // namespace npipe::asio

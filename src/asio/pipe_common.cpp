@@ -1,13 +1,18 @@
 // What npipe::asio's public classes do the same way on every platform: their accessors, the
-// checks before a read or write, the acceptor's instance quota, making an accepted pipe. The
-// platforms' I/O is in pipe_impl.cpp, acceptor.cpp and connect.cpp (Linux) and windows/ (Windows).
+// checks before a read or write, the acceptor (its listening, accepting and instance quota,
+// making an accepted pipe), the client's constructors. The platforms' I/O is in pipe_impl.cpp,
+// acceptor.cpp (acceptor_os.hpp) and connect.cpp (Linux) and windows/ (Windows).
+#include "asio/acceptor_os.hpp"
 #include "asio/instance_pool.hpp"
+#include "core/named_pipe_rules.hpp"
 #include "core/pipe_state.hpp"
 #include "core/platform.hpp"
+#include "core/remote_hook.hpp"
 #include "core/transport.hpp"
 #include "npipe/asio/named_pipe_acceptor.hpp"
 #include "npipe/asio/named_pipe_client.hpp"
 #include "npipe/errors.hpp"
+#include "npipe/pipe_name.hpp"
 
 namespace npipe::asio {
 namespace detail {
@@ -28,6 +33,120 @@ std::error_code check_write(const pipe_impl* impl) noexcept {
     if (impl->write_broken)
         return npipe::errc::broken_pipe;
     return {};
+}
+
+struct acceptor_impl::takeover_watch {
+    std::unique_ptr<npipe::detail::platform::listener::accept_wait> wait;
+};
+
+acceptor_impl::acceptor_impl(const ::asio::any_io_executor& ex)
+    : listener(ex), wake(ex), busy_timer(ex) {}
+
+acceptor_impl::~acceptor_impl() {
+    close();
+}
+
+void acceptor_impl::open(std::string_view name_, pipe_direction direction_, int max_instances_,
+                         npipe::transmission_mode mode_, const pipe_options& options_) {
+    name = std::string(name_);
+    direction = direction_;
+    max_instances = max_instances_;
+    mode = mode_;
+    options = options_;
+    if (mode != npipe::transmission_mode::byte && mode != npipe::transmission_mode::message)
+        throw pipe_error(npipe::errc::invalid_argument, name,
+                         "create server: unknown transmission mode");
+    if (max_instances != max_allowed_server_instances &&
+        (max_instances < 1 || max_instances > max_server_instances_limit))
+        throw pipe_error(npipe::errc::invalid_argument, name,
+                         "create server: max_instances must be 1..254 or "
+                         "max_allowed_server_instances");
+    path = npipe::pipe_path(name);
+    std::error_code ec;
+    if (max_instances != max_allowed_server_instances) {
+        try {
+            pool = std::make_shared<instance_pool>(max_instances);
+        } catch (const std::system_error& e) {
+            throw pipe_error(e.code(), name, "create server: create the instance wake-up event");
+        }
+        watch(wake, pool->wake_handle(), ec);
+        if (ec)
+            throw pipe_error(ec, name, "create server: watch the instance wake-up event");
+    }
+    // The same listen logic as named_pipe_server (the platform's): never take a live server's
+    // name; on Linux replace a crashed server's stale socket (ours only), never delete a file
+    // that is not a socket, refuse directories another user could tamper with, the file's mode
+    // and group from the moment it exists.
+    std::string why;
+    endpoint = listen_endpoint(path, mode, options, max_instances, ec, why);
+    if (ec)
+        throw pipe_error(ec, name,
+                         "create server at " + path + (why.empty() ? "" : " (" + why + ")"));
+    // Asio waits on the takeover watch, which holds the listener's handle: a name taken over
+    // wakes a pending accept like a client does (no thread, no polling).
+    takeover = std::make_unique<takeover_watch>();
+    takeover->wait = endpoint->begin_wait();
+    watch(listener, takeover->wait->native(), ec);
+    if (ec) {
+        takeover.reset();
+        endpoint.reset();
+        throw pipe_error(ec, name, "create server at " + path);
+    }
+}
+
+void acceptor_impl::close() noexcept {
+    ++close_generation;
+    // Asio lets go of the handles first; the platform's listener then closes its own (and on
+    // Linux removes the socket file if it is still ours).
+    unwatch(listener);
+    takeover.reset();  // before the endpoint it watches
+    endpoint.reset();
+    unwatch(wake);
+    busy_timer.cancel();
+}
+
+void acceptor_impl::cancel() noexcept {
+    ++cancel_generation;
+    std::error_code ignored;
+    listener.cancel(ignored);
+    wake.cancel(ignored);
+    busy_timer.cancel();
+}
+
+bool acceptor_impl::taken_over() noexcept {
+    return takeover && takeover->wait->replaced();
+}
+
+std::shared_ptr<npipe::detail::transport> acceptor_impl::try_accept(std::error_code& ec) noexcept {
+    using accept_status = npipe::detail::platform::listener::accept_status;
+    // Refused clients are taken a few at a time: a flood of them (another user's connect loop)
+    // must not keep the event loop from the admitted clients' I/O.
+    constexpr int max_refusals_per_call = 16;
+    for (int refused = 0;;) {
+        accept_status status;
+        auto connection = endpoint->accept(options, status, ec);
+        if (status == accept_status::none_queued) {
+            if (!ec)  // Windows: the queue is empty (its event is reset)
+                ec = std::make_error_code(std::errc::operation_would_block);
+            if (!would_block(ec))
+                continue;  // the client gave up before we got to it: take the next one
+            return nullptr;
+        }
+        if (status != accept_status::accepted)
+            return nullptr;
+        // current_user_only and accept_peer: a refused client is closed before a byte moves
+        // (it reads end of stream) and the next one is taken.
+        if (!npipe::detail::admit_peer(*connection, options)) {
+            connection->close();
+            if (++refused == max_refusals_per_call) {
+                ec = std::make_error_code(std::errc::interrupted);
+                return nullptr;
+            }
+            continue;
+        }
+        busy_pause = std::chrono::milliseconds(0);
+        return connection;
+    }
 }
 
 bool acceptor_impl::try_acquire_slot() noexcept {
@@ -140,6 +259,30 @@ const std::string& named_pipe_acceptor::socket_path() const noexcept {
 const std::string& named_pipe_client::socket_path() const noexcept {
     static const std::string none;
     return impl() ? impl()->path : none;
+}
+
+named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view name,
+                                     pipe_direction direction, pipe_options options)
+    : pipe_stream(ex, std::make_shared<detail::pipe_impl>(ex)) {
+    auto& p = *impl();
+    p.name = std::string(name);
+    p.path = npipe::pipe_path(name);
+    p.direction = direction;
+    p.options = options;
+    p.max_message_size = options.max_message_size;
+    p.transmission_known = false;
+}
+
+named_pipe_client::named_pipe_client(const executor_type& ex, std::string_view server_name,
+                                     std::string_view name, pipe_direction direction,
+                                     pipe_options options)
+    : named_pipe_client(ex, npipe::detail::is_local_server(server_name) ? name : "remote",
+                        direction, options) {
+    if (npipe::detail::is_local_server(server_name))
+        return;
+    auto& p = *impl();
+    p.path = npipe::detail::remote_path(server_name, name);
+    p.name = std::string(name);
 }
 
 named_pipe_acceptor::named_pipe_acceptor(const executor_type& ex, std::string_view name,

@@ -29,15 +29,21 @@ namespace npipe::asio {
 namespace detail {
 
 /// async_accept: takes a max_instances slot (waiting for one to be given back when all are in
-/// use: the clients meanwhile wait in the listening socket's backlog), then waits for a client
-/// and accepts it.
+/// use: the clients meanwhile wait in the listening socket's backlog on Linux, in their connect
+/// on Windows), then waits for a client and accepts it.
 template <class PipeExecutor, class Pipe>
 struct accept_op {
     std::shared_ptr<acceptor_impl> impl{};
     PipeExecutor pipe_executor{};
     bool holding_slot = false;
     unsigned close_generation = 0, cancel_generation = 0;
-    enum class phase { start, waiting_slot, waiting_client, posted } at = phase::start;
+    enum class phase {
+        start,
+        waiting_slot,
+        waiting_client,
+        waiting_instance,
+        posted
+    } at = phase::start;
     std::error_code result{};
     std::shared_ptr<pipe_impl> accepted{};
 
@@ -55,9 +61,13 @@ struct accept_op {
 
     template <class Self>
     void operator()(Self& self, std::error_code ec) {
-        if (!ec && (self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none ||
+        bool stop = self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none ||
                     impl->close_generation != close_generation ||
-                    impl->cancel_generation != cancel_generation))
+                    impl->cancel_generation != cancel_generation;
+        // Another accept re-armed the pause timer they share before it completed this wait.
+        if (at == phase::waiting_instance && ec == ::asio::error::operation_aborted && !stop)
+            ec.clear();
+        if (!ec && stop)
             ec = ::asio::error::operation_aborted;
         if (ec)
             return finish(self, ec);
@@ -93,6 +103,13 @@ struct accept_op {
             impl->listener.async_wait(::asio::socket_base::wait_read, std::move(self));
             return;
         }
+        if (!connection && ec == npipe::errc::all_instances_busy) {
+            // Windows: other processes' servers of the name hold every instance the system
+            // allows (our slot is free, so ours do not). Look again after a pause, as
+            // named_pipe_server's accept does.
+            at = phase::waiting_instance;
+            return impl->async_pause(std::move(self));
+        }
         if (!connection)
             return finish(self, ec);
         accepted = impl->make_pipe(pipe_executor, std::move(connection), ec);
@@ -124,8 +141,11 @@ struct accept_op {
 /// replaced, and a file that is not a socket is never deleted (errc::not_a_socket).
 ///
 /// max_instances is the number of accepted pipes that may be open at once: while that many
-/// are, async_accept waits, and new clients wait in the listening socket's backlog (their
-/// connect has succeeded, as with .NET on Linux) until an accepted pipe is closed or destroyed.
+/// are, async_accept waits until an accepted pipe is closed or destroyed, and new clients wait:
+/// on Linux in the listening socket's backlog (their connect has succeeded, as with .NET on
+/// Linux); on Windows in their connect (the pipe's instances are created with max_instances,
+/// so Windows itself counts them, across processes: clients see ERROR_PIPE_BUSY and retry
+/// until their timeout, and another server of the name may not exceed the count either).
 /// Clients are never dropped.
 ///
 /// Not safe for concurrent use (as every Asio I/O object); several accepts may be pending at
@@ -183,6 +203,9 @@ class named_pipe_acceptor {
     /// socket file was removed or replaced by another server (a .NET server created without
     /// FirstPipeInstance does that to a live server): no client can reach this acceptor any
     /// more, every later accept fails the same way, and closing it leaves the new file alone.
+    /// On Windows with max_instances 1, npipe::errc::name_taken_over when another server created
+    /// the name while the acceptor had no instance (between a closed pipe and the next accept:
+    /// each instance is the name's first, as with .NET).
     /// Supports terminal, partial and total cancellation.
     template <class CompletionToken>
     auto async_accept(CompletionToken&& token) {

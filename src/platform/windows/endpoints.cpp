@@ -11,6 +11,7 @@
 #include "core/platform.hpp"
 #include "npipe/errors.hpp"
 #include "platform/windows/pipe_client.hpp"
+#include "platform/windows/pipe_listener.hpp"
 #include "platform/windows/win_util.hpp"
 #include "transport/windows_pipe/pipe_transport.hpp"
 
@@ -187,14 +188,21 @@ DWORD buffer_size(std::size_t asked) {
 // instance to the queue of connected clients and opens the next, so further clients connect
 // (and wait in the queue) whether or not a server is waiting. accept() takes the queue's
 // front. Past `backlog` queued clients no instance is open, and clients see ERROR_PIPE_BUSY
-// and retry, as on a full socket backlog.
+// and retry, as on a full socket backlog. With a limit (win::listen's max_instances) the
+// system counts the instances, the accepted ones included: past the limit no instance is open
+// either, and one is opened again when accept() finds none.
 class pipe_listener final : public listener {
   public:
-    pipe_listener(std::wstring path, bool message, const pipe_options& options)
+    pipe_listener(std::wstring path, bool message, const pipe_options& options, int max_instances)
         : path_(std::move(path)),
           message_(message),
           in_size_(buffer_size(options.in_buffer_size)),
           out_size_(buffer_size(options.out_buffer_size)),
+          max_instances_(max_instances == max_allowed_server_instances
+                             ? PIPE_UNLIMITED_INSTANCES
+                             : static_cast<DWORD>(max_instances)),
+          kept_(std::min<std::size_t>(backlog, max_instances_)),
+          first_each_(max_instances == 1),
           connect_event_(::CreateEventW(nullptr, FALSE, FALSE, nullptr)),
           ready_event_(::CreateEventW(nullptr, TRUE, FALSE, nullptr)) {
         if (!connect_event_ || !ready_event_)
@@ -261,6 +269,13 @@ class pipe_listener final : public listener {
                 if (DWORD error = open_instance(false)) {
                     // ready_event_ stays set: the core pauses, then retries here.
                     ec = win::win_code(error);
+                    if (first_each_ && (error == ERROR_ACCESS_DENIED || error == ERROR_PIPE_BUSY)) {
+                        // Our only instance was gone for a moment and another server took the
+                        // name (as .NET with one instance, each is a first instance).
+                        ec = errc::name_taken_over;
+                        status = accept_status::failed;
+                        return nullptr;
+                    }
                     status = error == ERROR_NO_SYSTEM_RESOURCES ||
                                      error == ERROR_NOT_ENOUGH_MEMORY || error == ERROR_PIPE_BUSY
                                  ? accept_status::out_of_resources
@@ -309,9 +324,13 @@ class pipe_listener final : public listener {
         } else {
             l.queue_pending();
         }
-        if (l.ready_.size() < backlog)
+        if (l.room())
             l.open_instance(false);  // on failure, the next accept() retries
     }
+
+    // mutex_ held. Whether another instance may be opened: the queue and the instance waiting
+    // for a client stay within the backlog and the limit.
+    bool room() const noexcept { return ready_.size() + (pending_ ? 1 : 0) < kept_; }
 
     // mutex_ held. The pending instance has its client: queue it for accept().
     void queue_pending() noexcept {
@@ -329,13 +348,13 @@ class pipe_listener final : public listener {
         for (;;) {
             SECURITY_ATTRIBUTES attributes{sizeof attributes, security_, FALSE};
             DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
-            if (first)
+            if (first || first_each_)
                 open_mode |= FILE_FLAG_FIRST_PIPE_INSTANCE;
             DWORD pipe_mode = (message_ ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
                                         : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE) |
                               PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
             unique_handle pipe(::CreateNamedPipeW(path_.c_str(), open_mode, pipe_mode,
-                                                  PIPE_UNLIMITED_INSTANCES, out_size_, in_size_, 0,
+                                                  max_instances_, out_size_, in_size_, 0,
                                                   &attributes));
             if (!pipe) {
                 DWORD error = ::GetLastError();
@@ -358,7 +377,7 @@ class pipe_listener final : public listener {
             ::ResetEvent(connect_event_.get());
             queue_pending();
             first = false;
-            if (ready_.size() >= backlog)
+            if (!room())
                 return 0;
         }
     }
@@ -366,6 +385,9 @@ class pipe_listener final : public listener {
     std::wstring path_;
     bool message_;
     DWORD in_size_, out_size_;
+    DWORD max_instances_;          ///< nMaxInstances: the system's limit, across processes
+    std::size_t kept_;             ///< at most this many instances pending or queued here
+    bool first_each_;              ///< one instance at most: each is created as the name's first
     unique_handle connect_event_;  ///< auto reset: the pending instance's ConnectNamedPipe
     unique_handle ready_event_;    ///< manual reset: set while `ready_` holds a client
     HANDLE registered_ = nullptr;  ///< the thread-pool wait on connect_event_
@@ -396,9 +418,14 @@ std::wstring current_user_only_sddl() {
 
 }  // namespace
 
-std::unique_ptr<listener> listen(const std::string& endpoint, transmission_mode mode,
-                                 const pipe_options& options, std::error_code& ec,
-                                 std::string& why) {
+}  // namespace npipe::detail::platform
+
+namespace npipe::detail::win {
+
+std::unique_ptr<platform::listener> listen(const std::string& endpoint, transmission_mode mode,
+                                           const pipe_options& options, int max_instances,
+                                           std::error_code& ec, std::string& why) {
+    using namespace platform;
     ec.clear();
     if (options.socket_mode || options.socket_group) {
         ec = errc::not_supported;
@@ -407,13 +434,13 @@ std::unique_ptr<listener> listen(const std::string& endpoint, transmission_mode 
             "security descriptor: use current_user_only, or accept_peer to check each client)";
         return nullptr;
     }
-    auto l = std::make_unique<pipe_listener>(win::widen(endpoint),
-                                             mode == transmission_mode::message, options);
+    auto l = std::make_unique<pipe_listener>(widen(endpoint), mode == transmission_mode::message,
+                                             options, max_instances);
     std::wstring sddl;
     if (options.current_user_only) {
         sddl = current_user_only_sddl();
         if (sddl.empty()) {
-            ec = win::last_error();
+            ec = last_error();
             why = "cannot read this process's user";
             return nullptr;
         }
@@ -423,11 +450,22 @@ std::unique_ptr<listener> listen(const std::string& endpoint, transmission_mode 
             ec = errc::name_in_use;
             why = "another server (in this or another process) has the name";
         } else {
-            ec = win::win_code(error);
+            ec = win_code(error);
         }
         return nullptr;
     }
     return l;
+}
+
+}  // namespace npipe::detail::win
+
+namespace npipe::detail::platform {
+
+std::unique_ptr<listener> listen(const std::string& endpoint, transmission_mode mode,
+                                 const pipe_options& options, std::error_code& ec,
+                                 std::string& why) {
+    // named_pipe_server counts its instances in this process (src/core), as .NET does on Linux.
+    return win::listen(endpoint, mode, options, max_allowed_server_instances, ec, why);
 }
 
 }  // namespace npipe::detail::platform

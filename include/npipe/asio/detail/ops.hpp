@@ -28,19 +28,11 @@
 #include <utility>
 #include <vector>
 
+#include "npipe/asio/detail/op_common.hpp"
 #include "npipe/asio/detail/pipe_impl.hpp"
 #include "npipe/errors.hpp"
 
 namespace npipe::asio::detail {
-
-/// Whether a composed operation must stop after a wait: cancelled through its slot, or the
-/// pipe was closed or cancelled since the operation started.
-template <class Self>
-bool stop_requested(const Self& self, const pipe_impl& impl, unsigned close_generation,
-                    unsigned cancel_generation) {
-    return self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none ||
-           impl.close_generation != close_generation || impl.cancel_generation != cancel_generation;
-}
 
 /// Completes with fixed arguments, after a post (never inside the initiating function).
 template <class... Args>
@@ -128,6 +120,22 @@ void continue_later(const Executor& ex, Self&& self) {
     ::asio::post(ex, [s = std::forward<Self>(self)]() mutable { s(std::error_code{}); });
 }
 
+/// After a read's non-blocking step: starts what the step asked for and returns true
+/// (would_block: a wait for the socket to become readable; yield: a turn after the handlers
+/// already queued), or returns false when the step finished the read.
+template <class Op, class Self>
+bool wait_after_read_step(Op& op, io_step s, Self& self) {
+    if (s == io_step::done)
+        return false;
+    op.at = decltype(op.at)::waiting;
+    auto& socket = op.impl->socket;  // `op` lives in `self`, which moves below
+    if (s == io_step::would_block)
+        socket.async_wait(::asio::socket_base::wait_read, std::move(self));
+    else
+        continue_later(socket.get_executor(), std::move(self));
+    return true;
+}
+
 /// A payload_sink appending to a DynamicBuffer_v2.
 template <class DynamicBuffer>
 class dynamic_sink final : public payload_sink {
@@ -200,15 +208,8 @@ struct read_some_op {
             buffers_sink<MutableBufferSequence> sink(buffers, progress.n);
             s = impl->read_message(sink, kind, progress, ec);
         }
-        if (s == io_step::would_block) {
-            at = phase::waiting;
-            impl->socket.async_wait(::asio::socket_base::wait_read, std::move(self));
+        if (wait_after_read_step(*this, s, self))
             return;
-        }
-        if (s == io_step::yield) {
-            at = phase::waiting;
-            return continue_later(impl->socket.get_executor(), std::move(self));
-        }
         if (at == phase::start) {
             result = ec;
             return post(self);
@@ -249,18 +250,8 @@ struct read_message_op {
     void operator()(Self& self) {
         if (at == phase::posted)
             return finish(self, result);
-        result = check_read(impl.get());
-        if (!result && impl->transmission != npipe::transmission_mode::message)
-            result = npipe::errc::not_supported;
-        if (result) {
-            at = phase::posted;
-            return ::asio::post(std::move(self));
-        }
-        if constexpr (Dynamic)
-            initial_size = storage.size();
-        close_generation = impl->close_generation;
-        cancel_generation = impl->cancel_generation;
-        step(self);
+        if (begin_read_message<Dynamic>(*this, self))
+            step(self);
     }
 
     template <class Self>
@@ -285,15 +276,8 @@ struct read_message_op {
             buffers_sink<Storage> sink(storage, progress.n);
             s = impl->read_message(sink, read_kind::whole_message, progress, ec);
         }
-        if (s == io_step::would_block) {
-            at = phase::waiting;
-            impl->socket.async_wait(::asio::socket_base::wait_read, std::move(self));
+        if (wait_after_read_step(*this, s, self))
             return;
-        }
-        if (s == io_step::yield) {
-            at = phase::waiting;
-            return continue_later(impl->socket.get_executor(), std::move(self));
-        }
         if (at == phase::start) {
             result = ec;
             at = phase::posted;
@@ -304,11 +288,7 @@ struct read_message_op {
 
     template <class Self>
     void finish(Self& self, const std::error_code& ec) {
-        if constexpr (Dynamic) {
-            // A failed read leaves the dynamic buffer as it found it.
-            if (ec && storage.size() > initial_size)
-                storage.shrink(storage.size() - initial_size);
-        }
+        restore_dynamic<Dynamic>(storage, initial_size, ec);
         self.complete(ec, ec ? 0 : progress.n);
     }
 };

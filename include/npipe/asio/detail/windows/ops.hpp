@@ -23,19 +23,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "npipe/asio/detail/op_common.hpp"
 #include "npipe/asio/detail/windows/pipe_impl.hpp"
 #include "npipe/errors.hpp"
 
 namespace npipe::asio::detail {
-
-/// Whether a composed operation must stop after its I/O: cancelled through its slot, or the
-/// pipe was closed or cancelled since the operation started.
-template <class Self>
-bool stop_requested(const Self& self, const pipe_impl& impl, unsigned close_generation,
-                    unsigned cancel_generation) {
-    return self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none ||
-           impl.close_generation != close_generation || impl.cancel_generation != cancel_generation;
-}
 
 /// One ReadFile takes at most this much of a message that is skipped.
 inline constexpr std::size_t skip_chunk = std::size_t{64} << 10;
@@ -155,18 +147,8 @@ struct read_message_op {
     void operator()(Self& self) {
         if (at == phase::posted)
             return finish(self, result);
-        result = check_read(impl.get());
-        if (!result && impl->transmission != npipe::transmission_mode::message)
-            result = npipe::errc::not_supported;
-        if (result) {
-            at = phase::posted;
-            return ::asio::post(std::move(self));
-        }
-        if constexpr (Dynamic)
-            initial_size = storage.size();
-        close_generation = impl->close_generation;
-        cancel_generation = impl->cancel_generation;
-        next(self);
+        if (begin_read_message<Dynamic>(*this, self))
+            next(self);
     }
 
     template <class Self>
@@ -269,11 +251,7 @@ struct read_message_op {
 
     template <class Self>
     void finish(Self& self, const std::error_code& ec) {
-        if constexpr (Dynamic) {
-            // A failed read leaves the dynamic buffer as it found it.
-            if (ec && storage.size() > initial_size)
-                storage.shrink(storage.size() - initial_size);
-        }
+        restore_dynamic<Dynamic>(storage, initial_size, ec);
         self.complete(ec, ec ? 0 : n);
     }
 };
