@@ -57,7 +57,7 @@ class named_pipe_client : public pipe_stream {
     template <class CompletionToken>
     auto async_connect(CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code)>(
-            detail::connect_op{impl()}, token, get_executor());
+            detail::connect_op{{impl()}}, token, get_executor());
     }
 
     /// A remote pipe waits the same way for its gateway's "unknown pipe" or "pipe busy" (asking
@@ -72,7 +72,7 @@ class named_pipe_client : public pipe_stream {
     template <class CompletionToken>
     auto async_connect(std::chrono::milliseconds timeout, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code)>(
-            detail::connect_op{impl(), std::chrono::steady_clock::now() + timeout}, token,
+            detail::connect_op{{impl()}, std::chrono::steady_clock::now() + timeout}, token,
             get_executor());
     }
 

@@ -83,7 +83,7 @@ class pipe_stream {
     template <class MutableBufferSequence, class CompletionToken>
     auto async_read_some(const MutableBufferSequence& buffers, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code, std::size_t)>(
-            detail::read_some_op<MutableBufferSequence>{impl_, buffers}, token, ex_);
+            detail::read_some_op<MutableBufferSequence>{{impl_}, buffers}, token, ex_);
     }
 
     /// Writes some bytes: completes with (error_code, bytes written). Byte pipes: the socket's
@@ -94,7 +94,7 @@ class pipe_stream {
     template <class ConstBufferSequence, class CompletionToken>
     auto async_write_some(const ConstBufferSequence& buffers, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code, std::size_t)>(
-            detail::write_op<ConstBufferSequence>{impl_, buffers, false}, token, ex_);
+            detail::write_op<ConstBufferSequence>{{impl_}, buffers, false}, token, ex_);
     }
 
     /// Message pipes: reads one whole message into `buffers` and completes with (error_code,
@@ -108,7 +108,7 @@ class pipe_stream {
     requires ::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value auto
     async_read_message(const MutableBufferSequence& buffers, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code, std::size_t)>(
-            detail::read_message_op<MutableBufferSequence, false>{impl_, buffers}, token, ex_);
+            detail::read_message_op<MutableBufferSequence, false>{{impl_}, buffers}, token, ex_);
     }
 
     /// As above, appending the message to a dynamic buffer (::asio::dynamic_buffer(string or
@@ -119,7 +119,7 @@ class pipe_stream {
     requires ::asio::is_dynamic_buffer_v2<DynamicBuffer>::value auto async_read_message(
         DynamicBuffer buffer, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code, std::size_t)>(
-            detail::read_message_op<DynamicBuffer, true>{impl_, std::move(buffer)}, token, ex_);
+            detail::read_message_op<DynamicBuffer, true>{{impl_}, std::move(buffer)}, token, ex_);
     }
 
     /// Message pipes: sends the concatenation of `buffers` as one message and completes with
@@ -131,7 +131,7 @@ class pipe_stream {
     template <class ConstBufferSequence, class CompletionToken>
     auto async_write_message(const ConstBufferSequence& buffers, CompletionToken&& token) {
         return ::asio::async_compose<CompletionToken, void(std::error_code, std::size_t)>(
-            detail::write_op<ConstBufferSequence>{impl_, buffers, true}, token, ex_);
+            detail::write_op<ConstBufferSequence>{{impl_}, buffers, true}, token, ex_);
     }
 
     /// Waits until the socket is readable, writable or has an error (::asio::socket_base::

@@ -48,14 +48,11 @@ bool is_remote(const pipe_impl& impl) noexcept;
 /// async_connect: tries to connect; while there is no server (or its backlog is full), waits
 /// for the place of the server's endpoint to change (the platform's watch) or for a backoff,
 /// whichever comes first, then tries again, until the deadline.
-struct connect_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct connect_op : pipe_op {
     std::optional<std::chrono::steady_clock::time_point> deadline{};
     npipe::detail::connect_backoff backoff = npipe::detail::connect_backoff::local();
     bool watching = false;
-    unsigned close_generation = 0, cancel_generation = 0;
     enum class phase { start, waiting, posted, remote_attempt, remote_backoff } at = phase::start;
-    std::error_code result{};
     std::shared_ptr<remote_wait> remote{};
     bool remote_waited = false;
 
@@ -70,8 +67,7 @@ struct connect_op {
             return finish(self, npipe::errc::already_connected);
         if (!impl->connecting)
             impl->connecting = std::make_unique<connector>(impl->socket.get_executor());
-        close_generation = impl->close_generation;
-        cancel_generation = impl->cancel_generation;
+        begin_io();
         if (is_remote(*impl)) {
             backoff = npipe::detail::connect_backoff::remote();
             return attempt_remote(self);
@@ -83,7 +79,7 @@ struct connect_op {
     template <class Self>
     void operator()(Self& self, std::array<std::size_t, 2> order, std::error_code watch_ec,
                     std::error_code) {
-        if (stop_requested(self, *impl, close_generation, cancel_generation))
+        if (stopped(self))
             return finish(self, ::asio::error::operation_aborted);
         if (order[0] == 0 && !watch_ec) {
             impl->drain_watch();  // something appeared: try again at once, from a short backoff
@@ -100,7 +96,7 @@ struct connect_op {
     void operator()(Self& self, std::error_code) {
         if (at == phase::remote_attempt)
             return remote_answered(self);
-        if (stop_requested(self, *impl, close_generation, cancel_generation))
+        if (stopped(self))
             return finish(self, ::asio::error::operation_aborted);
         if (at == phase::remote_backoff)
             return attempt_remote(self);
@@ -164,7 +160,7 @@ struct connect_op {
     void remote_answered(Self& self) {
         auto wait = std::move(remote);
         std::error_code ec;
-        bool stop = stop_requested(self, *impl, close_generation, cancel_generation);
+        bool stop = stopped(self);
         switch (take_remote_answer(*impl, *wait, stop, ec)) {
             case remote_answer::abandoned:
                 return finish(self, ::asio::error::operation_aborted);

@@ -161,14 +161,11 @@ class dynamic_sink final : public payload_sink {
 /// async_read_some: bytes as they come on a byte pipe; on a message pipe, payload bytes as a
 /// stream (byte read mode) or bytes of one message (message read mode).
 template <class MutableBufferSequence>
-struct read_some_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct read_some_op : pipe_op {
     MutableBufferSequence buffers{};
     read_kind kind = read_kind::bytes;
     read_progress progress{};
-    unsigned close_generation = 0, cancel_generation = 0;
     enum class phase { start, waiting, posted } at = phase::start;
-    std::error_code result{};
 
     template <class Self>
     void operator()(Self& self) {
@@ -179,16 +176,14 @@ struct read_some_op {
             return post(self);
         kind = impl->read_mode == npipe::transmission_mode::message ? read_kind::message_part
                                                                     : read_kind::bytes;
-        close_generation = impl->close_generation;
-        cancel_generation = impl->cancel_generation;
+        begin_io();
         step(self);
     }
 
     // The pipe became readable, or the wait was cancelled.
     template <class Self>
     void operator()(Self& self, std::error_code ec) {
-        if (!ec && stop_requested(self, *impl, close_generation, cancel_generation))
-            ec = ::asio::error::operation_aborted;
+        ec = after_wait(self, ec);
         if (ec) {
             // Bytes already delivered are the caller's: a cancelled read returns them.
             if (progress.n > 0)
@@ -237,14 +232,11 @@ struct read_some_op {
 /// async_read_message: one whole message into a mutable buffer sequence (Sink = buffers_sink)
 /// or appended to a dynamic buffer (Sink = dynamic_sink).
 template <class Storage, bool Dynamic>
-struct read_message_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct read_message_op : pipe_op {
     Storage storage;
     std::size_t initial_size = 0;  // dynamic buffers: the size before this message
     read_progress progress{};
-    unsigned close_generation = 0, cancel_generation = 0;
     enum class phase { start, waiting, posted } at = phase::start;
-    std::error_code result{};
 
     template <class Self>
     void operator()(Self& self) {
@@ -256,8 +248,7 @@ struct read_message_op {
 
     template <class Self>
     void operator()(Self& self, std::error_code ec) {
-        if (!ec && stop_requested(self, *impl, close_generation, cancel_generation))
-            ec = ::asio::error::operation_aborted;
+        ec = after_wait(self, ec);
         if (ec) {
             impl->abandon_read(progress);
             return finish(self, ec);
@@ -296,15 +287,12 @@ struct read_message_op {
 /// async_write_some (byte pipes: some bytes; message pipes: one message) and
 /// async_write_message (message pipes only).
 template <class ConstBufferSequence>
-struct write_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct write_op : pipe_op {
     ConstBufferSequence buffers{};
     bool message_only = false;  // async_write_message: byte pipes are refused
     write_progress progress{};
     std::size_t total = 0;
-    unsigned close_generation = 0, cancel_generation = 0;
     enum class phase { start, waiting, posted } at = phase::start;
-    std::error_code result{};
 
     template <class Self>
     void operator()(Self& self) {
@@ -324,16 +312,14 @@ struct write_op {
             result = npipe::errc::message_too_large;
             return post(self);
         }
-        close_generation = impl->close_generation;
-        cancel_generation = impl->cancel_generation;
+        begin_io();
         step(self);
     }
 
     // The pipe became writable, or the wait was cancelled.
     template <class Self>
     void operator()(Self& self, std::error_code ec) {
-        if (!ec && stop_requested(self, *impl, close_generation, cancel_generation))
-            ec = ::asio::error::operation_aborted;
+        ec = after_wait(self, ec);
         if (ec) {
             impl->abandon_write(progress);
             return self.complete(ec, 0);

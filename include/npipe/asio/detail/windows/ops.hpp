@@ -67,12 +67,9 @@ auto first_buffer(const BufferSequence& buffers) {
 /// one message (in byte read mode the caller ignores the boundaries; is_message_complete()
 /// says where they are either way).
 template <class MutableBufferSequence>
-struct read_some_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct read_some_op : pipe_op {
     MutableBufferSequence buffers{};
-    unsigned close_generation = 0, cancel_generation = 0;
     enum class phase { start, discarding, reading, posted } at = phase::start;
-    std::error_code result{};
 
     template <class Self>
     void operator()(Self& self) {
@@ -83,8 +80,7 @@ struct read_some_op {
             at = phase::posted;
             return ::asio::post(std::move(self));
         }
-        close_generation = impl->close_generation;
-        cancel_generation = impl->cancel_generation;
+        begin_io();
         next(self);
     }
 
@@ -121,7 +117,7 @@ struct read_some_op {
             return self.complete(ec, 0);
         p.discard_message = more;
         // The rest of a message given up: then the read itself.
-        if (stop_requested(self, p, close_generation, cancel_generation))
+        if (stopped(self))
             return self.complete(::asio::error::operation_aborted, 0);
         next(self);
     }
@@ -131,17 +127,14 @@ struct read_some_op {
 /// dynamic buffer (Dynamic). A message that does not fit (or is over max_message_size) is read
 /// to its end into the pipe's scratch buffer and reported as message_too_large.
 template <class Storage, bool Dynamic>
-struct read_message_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct read_message_op : pipe_op {
     Storage storage;
     std::size_t initial_size = 0;  // dynamic buffers: the size before this message
     std::size_t n = 0;             // message bytes stored so far
     std::size_t grown = 0;         // dynamic buffers: what the ReadFile in flight may fill
     bool inside = false;           // part of the message has been read
     bool too_large = false;
-    unsigned close_generation = 0, cancel_generation = 0;
     enum class phase { start, discarding, reading, skipping, posted } at = phase::start;
-    std::error_code result{};
 
     template <class Self>
     void operator()(Self& self) {
@@ -210,7 +203,7 @@ struct read_message_op {
             if (ec)
                 return finish(self, ec);
             p.discard_message = more;
-            if (stop_requested(self, p, close_generation, cancel_generation))
+            if (stopped(self))
                 return finish(self, ::asio::error::operation_aborted);
             return next(self);
         }
@@ -242,7 +235,7 @@ struct read_message_op {
         if (!more)
             return finish(self, too_large ? std::error_code(npipe::errc::message_too_large)
                                           : std::error_code());
-        if (stop_requested(self, p, close_generation, cancel_generation)) {
+        if (stopped(self)) {
             p.discard_message = true;
             return finish(self, ::asio::error::operation_aborted);
         }
@@ -261,13 +254,11 @@ struct read_message_op {
 /// WriteFile of the buffers' concatenation (gathered in the pipe's scratch buffer when there
 /// are several), exactly what a Win32 or .NET reader takes as one message.
 template <class ConstBufferSequence>
-struct write_op {
-    std::shared_ptr<pipe_impl> impl{};
+struct write_op : pipe_op {
     ConstBufferSequence buffers{};
     bool message_only = false;  // async_write_message: byte pipes are refused
     std::size_t total = 0;
     bool posted = false;
-    std::error_code result{};
 
     template <class Self>
     void operator()(Self& self) {
