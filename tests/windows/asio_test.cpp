@@ -455,6 +455,22 @@ TEST(AsioWin, ATimedOutReadLeavesThePipeUsable) {
     EXPECT_EQ(std::string(buffer.data(), n), hello);
 }
 
+// A new client of `name` connects and `acceptor` accepts it.
+void expect_accepts_a_client(::asio::io_context& io, na::named_pipe_acceptor& acceptor,
+                             const std::string& name) {
+    na::named_pipe_client client(io, name);
+    bool accepted = false, connected = false;
+    acceptor.async_accept([&](std::error_code ec, na::pipe_stream) {
+        EXPECT_FALSE(ec) << ec.message();
+        accepted = true;
+    });
+    client.async_connect(20s, [&](std::error_code ec) {
+        EXPECT_FALSE(ec) << ec.message();
+        connected = true;
+    });
+    run_until(io, [&] { return accepted && connected; });
+}
+
 TEST(AsioWin, AnAcceptTimesOutAndTheAcceptorGoesOn) {
     ::asio::io_context io;
     auto name = unique_pipe_name("accept");
@@ -467,17 +483,7 @@ TEST(AsioWin, AnAcceptTimesOutAndTheAcceptorGoesOn) {
     });
     run_until(io, [&] { return done; });
     EXPECT_EQ(first, npipe::errc::timed_out) << first.message();
-    na::named_pipe_client client(io, name);
-    bool accepted = false, connected = false;
-    acceptor.async_accept([&](std::error_code ec, na::pipe_stream) {
-        EXPECT_FALSE(ec) << ec.message();
-        accepted = true;
-    });
-    client.async_connect(10s, [&](std::error_code ec) {
-        EXPECT_FALSE(ec) << ec.message();
-        connected = true;
-    });
-    run_until(io, [&] { return accepted && connected; });
+    expect_accepts_a_client(io, acceptor, name);
 }
 
 TEST(AsioWin, ConnectTimesOutWithNoServer) {
@@ -692,17 +698,7 @@ TEST(AsioWin, AnotherServerOfTheNameIsRefusedPastMaxInstances) {
     EXPECT_EQ(taken, npipe::errc::name_taken_over) << taken.message();
     // Once it is gone the acceptor serves again.
     squatter.reset();
-    na::named_pipe_client client(io, p.name);
-    bool accepted = false, connected = false;
-    p.acceptor.async_accept([&](std::error_code ec, na::pipe_stream) {
-        EXPECT_FALSE(ec) << ec.message();
-        accepted = true;
-    });
-    client.async_connect(20s, [&](std::error_code ec) {
-        EXPECT_FALSE(ec) << ec.message();
-        connected = true;
-    });
-    run_until(io, [&] { return accepted && connected; });
+    expect_accepts_a_client(io, p.acceptor, p.name);
 }
 
 TEST(AsioWin, WaitReadCompletesWhenDataArrivesAndCanBeCancelled) {
