@@ -332,6 +332,14 @@ rendezvous_socket offer_shared_memory(const std::string& endpoint, listen_spec s
     return r;
 }
 
+void withdraw(rendezvous_socket& r) noexcept {
+    r.either.reset();
+    if (r.fd) {
+        r.fd.reset();
+        unlink_if_same(r.path, r.bound);
+    }
+}
+
 // Once the pipe listens too: one epoll set for both, or no rendezvous at all.
 void watch_both(rendezvous_socket& r, int listen_fd) {
     if (!r.fd)
@@ -340,18 +348,8 @@ void watch_both(rendezvous_socket& r, int listen_fd) {
     epoll_event in{};
     in.events = EPOLLIN;
     if (!r.either || ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, listen_fd, &in) != 0 ||
-        ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, r.fd.get(), &in) != 0) {
-        r.either.reset();
-        r.fd.reset();
-        unlink_if_same(r.path, r.bound);
-    }
-}
-
-void withdraw(rendezvous_socket& r) noexcept {
-    if (r.fd) {
-        r.fd.reset();
-        unlink_if_same(r.path, r.bound);
-    }
+        ::epoll_ctl(r.either.get(), EPOLL_CTL_ADD, r.fd.get(), &in) != 0)
+        withdraw(r);
 }
 
 }  // namespace
