@@ -271,6 +271,23 @@ std::size_t total_operations(const config& cfg) {
     return ops;
 }
 
+void set_latency_figures(result& r, std::vector<double> round_trips_us) {
+    if (round_trips_us.empty())
+        throw bench_error("no round trip was timed");
+    auto& all = round_trips_us;
+    std::sort(all.begin(), all.end());
+    r.samples = all.size();
+    r.median_us = percentile(all, 50);
+    r.p99_us = percentile(all, 99);
+    r.p999_us = percentile(all, 99.9);
+    r.min_us = all.front();
+    r.max_us = all.back();
+    double sum = 0;
+    for (double v : all)
+        sum += v;
+    r.mean_us = sum / static_cast<double>(all.size());
+}
+
 result run_client(transport& t, const config& cfg, const std::string& endpoint,
                   double* cpu_seconds) {
     result r;
@@ -301,20 +318,9 @@ result run_client(transport& t, const config& cfg, const std::string& endpoint,
                 mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
             }
         });
-        std::vector<double> all;
         for (auto& s : samples)
-            all.insert(all.end(), s.begin(), s.end());
-        std::sort(all.begin(), all.end());
-        r.samples = all.size();
-        r.median_us = percentile(all, 50);
-        r.p99_us = percentile(all, 99);
-        r.p999_us = percentile(all, 99.9);
-        r.min_us = all.front();
-        r.max_us = all.back();
-        double sum = 0;
-        for (double v : all)
-            sum += v;
-        r.mean_us = sum / static_cast<double>(all.size());
+            r.round_trips_us.insert(r.round_trips_us.end(), s.begin(), s.end());
+        set_latency_figures(r, r.round_trips_us);
     } else {
         // Rounds are timed across all clients together: a barrier starts each one, and the
         // round ends when the last client has its acknowledgement (or its last connection).
@@ -365,10 +371,6 @@ result run_client(transport& t, const config& cfg, const std::string& endpoint,
     return r;
 }
 
-}  // namespace detail
-
-namespace {
-
 std::string json_string(std::string_view s) {
     std::string out = "\"";
     for (char c : s) {
@@ -405,9 +407,10 @@ std::string placement(const config& c) {
     return "server on " + cpu(c.cpu_server) + ", client on " + cpu(c.cpu_client);
 }
 
-}  // namespace
+}  // namespace detail
 
 void print(const result& r, std::ostream& out) {
+    using namespace detail;
     const auto& c = r.cfg;
     // Rates in the unit the JSON key names: GB/s (10^9 bytes) or per second.
     double scale = c.test == test_kind::throughput ? 1e-9 : 1.0;

@@ -109,6 +109,9 @@ struct result {
     // costs beside what it buys. Negative when not measured.
     double cpu_client_us = -1, cpu_server_us = -1;
     double cpu_client_share = -1, cpu_server_share = -1;
+    /// latency: every timed round trip in microseconds, in the order they ran (one client's
+    /// after another's)
+    std::vector<double> round_trips_us;
 };
 
 /// Forks the server process, runs the client in this one, and returns the client's figures.
@@ -119,6 +122,27 @@ result run(transport& t, const config& cfg);
 
 /// Prints a result as text, or as one JSON line when cfg.json.
 void print(const result& r, std::ostream& out);
+
+/// Two systems' latency measured together, for a ratio that both figures earned on the same
+/// machine state. A virtual machine's cross-CPU wake-up can settle on one of several levels
+/// (this project's CI machine: about 17, 20, 24, 28, 60 and 74 us per round trip), and which
+/// one a run lands on can change with a few hundred nanoseconds of work per operation, so two
+/// systems measured one after the other can differ 3x for a reason neither controls.
+/// run_alternating connects the client to both systems and alternates between them in blocks
+/// of `block` round trips over one pair of processes: both meet the same levels in turn.
+struct alternating_result {
+    result first, second;  ///< each system's latency figures (cfg.system: its name)
+    std::size_t block = 0;
+};
+
+/// Latency test only, one client, two transports that both move bytes or both move messages;
+/// cfg.count round trips in all, half of them on each system. bench_error otherwise.
+alternating_result run_alternating(transport& first, std::string first_name, transport& second,
+                                   std::string second_name, const config& cfg, std::size_t block);
+
+/// Prints both systems' figures and the ratio of their medians (first / second), as text or as
+/// one JSON line when cfg.json.
+void print(const alternating_result& r, std::ostream& out);
 
 /// Parses the options shared by every baseline program:
 ///   TEST [--size BYTES] [--count N] [--clients N] [--rounds N] [--buffer-size BYTES]

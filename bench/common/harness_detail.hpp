@@ -5,6 +5,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +23,19 @@ void serve_slot(transport& t, listener& l, const config& cfg, int slot);
 /// null, receives the CPU time its slots took (the threads that ran them).
 result run_client(transport& t, const config& cfg, const std::string& endpoint,
                   double* cpu_seconds = nullptr);
+
+/// Fills r's latency figures (samples, median, percentiles, mean, min, max) from round trips
+/// in microseconds; bench_error when there is none.
+void set_latency_figures(result& r, std::vector<double> round_trips_us);
+
+/// s as a JSON string literal, quotes included.
+std::string json_string(std::string_view s);
+/// One number formatted by printf format f.
+std::string fmt(const char* f, double v);
+/// "64 KiB", "1 MiB", "100 B".
+std::string human_size(std::size_t n);
+/// "server on CPU 0, client on CPU 1".
+std::string placement(const config& c);
 
 /// Every operation of the run, warm-up included: what the CPU times are divided by.
 std::size_t total_operations(const config& cfg);

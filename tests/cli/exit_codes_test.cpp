@@ -186,5 +186,26 @@ TEST_F(ExitCodes, BenchBytesSetsTheAmountToMove) {
     expect_usage_error(run({cli(), "bench", "connect", "--bytes", "1M"}, {}, 10s), "--count");
 }
 
+TEST_F(ExitCodes, BenchVersusRawSplitsTheRoundTripsBetweenBothSystems) {
+    // 400 timed round trips after a warm-up of 40, the client switching every 7: round trips
+    // 40..439 carried by npipe are those with (i / 7) even, 202 of them. A server that switched
+    // at another round trip than the client would wait on the other connection forever.
+    auto r = run({cli(), "bench", "latency", "--versus-raw", "--count", "400", "--block", "7",
+                  "--size", "3", "--json"},
+                 {}, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "\"system\":\"npipe\",\"versus\":\"uds-stream\"")) << r.out;
+    EXPECT_TRUE(contains(r.out, "\"count\":202,\"versus_count\":198,\"block\":7")) << r.out;
+    EXPECT_TRUE(contains(r.out, "\"ratio\":")) << r.out;
+}
+
+TEST_F(ExitCodes, BenchVersusRawIsForByteModeLatency) {
+    expect_usage_error(run({cli(), "bench", "throughput", "--versus-raw"}, {}, 10s),
+                       "latency only");
+    expect_usage_error(run({cli(), "bench", "latency", "--versus-raw", "--message"}, {}, 10s),
+                       "--message");
+    expect_usage_error(run({cli(), "bench", "latency", "--block", "5"}, {}, 10s), "--versus-raw");
+}
+
 }  // namespace
 }  // namespace npipe::test

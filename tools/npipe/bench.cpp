@@ -28,6 +28,9 @@
 #include "cleanup.hpp"
 #include "commands.hpp"
 #include "common/harness.hpp"
+#ifndef _WIN32
+#include "common/socket_transports.hpp"
+#endif
 #include "flags.hpp"
 #include "npipe/errors.hpp"
 #include "npipe/named_pipe_client.hpp"
@@ -295,6 +298,8 @@ void add_bench_command(CLI::App& app) {
         std::string test, size, count, bytes, buffer_size, remote;
         int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1, spin_us = 0;
         bool message = false, json = false, coalesce = false, force = false, shm = false;
+        bool versus_raw = false;
+        std::size_t block = 50;
     };
     auto o = std::make_shared<options>();
     auto* cmd = app.add_subcommand(
@@ -353,6 +358,17 @@ void add_bench_command(CLI::App& app) {
                     "process) as a remote client does; the directory holds ca.pem, gateway.pem "
                     "and gateway.key (a certificate for IP 127.0.0.1 signed by ca.pem)")
         ->excludes(shm);
+#ifndef _WIN32
+    auto* versus = cmd->add_flag(
+        "--versus-raw", o->versus_raw,
+        "Latency of npipe and of raw Unix socket syscalls (read/send on a SOCK_STREAM socket) "
+        "together: the client alternates between a connection of each, --block round trips "
+        "at a time, so both meet the same machine state; prints both and their ratio");
+    versus->excludes(shm)->excludes("--message")->excludes("--remote")->excludes("--clients");
+    cmd->add_option("--block", o->block, "With --versus-raw: round trips per block (default 50)")
+        ->check(CLI::Range(1, 1000000))
+        ->needs(versus);
+#endif
     cmd->add_flag("--json", o->json, "Print the figures as one JSON object on one line");
     add_verbosity_flags(cmd);
     cmd->callback([o] {
@@ -400,6 +416,17 @@ void add_bench_command(CLI::App& app) {
                                           "smaller --count, or --force"};
             npipe_transport t(o->message, tuning{o->coalesce, o->spin_us, o->shm},
                               remote_setup{o->remote, {}});
+#ifndef _WIN32
+            if (o->versus_raw) {
+                if (cfg.test != bench::test_kind::latency)
+                    throw exit_request{2, "bench --versus-raw measures latency only"};
+                auto raw = bench::make_unix_socket_transport(false);
+                bench::print(
+                    bench::run_alternating(t, cfg.system, *raw, "uds-stream", cfg, o->block),
+                    std::cout);
+                return;
+            }
+#endif
             bench::result result;
             {
                 progress_line progress([](double seconds) {
