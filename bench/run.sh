@@ -171,6 +171,10 @@ fi
 # wake-up cost drifts between two levels over minutes, and the targets against raw syscalls are
 # judged on the ratio of these two neighbouring measurements (report.py, "paired").
 systems=("uds-stream|$build/bench/bench_raw uds-stream" "npipe|$npipe_cli bench")
+# npipe and raw uds-stream measured together (one pair of processes, the client alternating
+# between a connection of each every 50 round trips): the fair ratio for the byte-mode latency
+# target on a machine whose cross-CPU wake-up cost jumps between levels (report.py).
+systems+=("npipe-vs-raw|$npipe_cli bench --versus-raw")
 if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
     systems+=("npipe-message|$npipe_cli bench --message")
     # The opt-in write coalescing (pipe_options::coalesce_messages): its own row, since the
@@ -357,7 +361,8 @@ takes_part() {
     case $system in
         npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ||
                            ($test == throughput && $size -le 4096) ]] ;;
-        npipe-spin | npipe-message-spin | npipe-shm-spin) [[ $test == latency && $size -le 64 ]] ;;
+        npipe-spin | npipe-message-spin | npipe-shm-spin | npipe-vs-raw)
+            [[ $test == latency && $size -le 64 ]] ;;
         npipe-message-shm) [[ $test == messages || ($test == latency && $size -le 64) ]] ;;
         npipe-remote | iceoryx | boost-mq) [[ $test != connect ]] ;;
         iceoryx-spin) [[ $test == latency && $size -le 64 ]] ;;
