@@ -87,7 +87,7 @@ void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) no
         const std::span<const std::byte> pieces[1] = {data};
         detail::send_all(*s.conn, pieces, ec);
     }
-    if (ec == errc::broken_pipe)
+    if (ec && ec == errc::broken_pipe) [[unlikely]]
         s.broken = true;
 }
 

@@ -6,7 +6,8 @@ namespace npipe::detail {
 
 void send_all(transport& t, std::span<const std::span<const std::byte>> pieces,
               std::error_code& ec) noexcept {
-    if (!t.keeps_boundaries()) {
+    const bool records = t.keeps_boundaries();
+    if (!records) {
         std::size_t total = 0;
         for (auto piece : pieces)
             total += piece.size();
@@ -16,7 +17,7 @@ void send_all(transport& t, std::span<const std::span<const std::byte>> pieces,
         }
     }
     std::size_t sent = t.send(pieces, ec);
-    if (ec || t.keeps_boundaries())
+    if (ec || records)
         return;
     // A short stream send: skip what went and send the rest.
     std::array<std::span<const std::byte>, 4> rest;
