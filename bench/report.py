@@ -312,6 +312,13 @@ def alternating(res, pl, size):
     return (statistics.median(each), each) if each else None
 
 
+def spread_text(values):
+    """The middle half and the whole range of some ratios, as text."""
+    v = sorted(values)
+    q = statistics.quantiles(v, n=4) if len(v) >= 2 else [v[0]] * 3
+    return f"middle half {q[0]:.2f}–{q[2]:.2f}, all {v[0]:.2f}–{v[-1]:.2f}"
+
+
 def alternating_section(res):
     """The table of npipe and raw measured together, where the run has them."""
     rows = []
@@ -321,22 +328,26 @@ def alternating_section(res):
             if not got:
                 continue
             med = lambda key: statistics.median(r[key] for r in got)
-            rows.append(f"| {human(size)}, {title} | {med('median_us'):.2f} µs | "
+            ratios = [r["ratio"] for r in got]
+            rows.append(f"| {human(size)}, {title} | {len(got)} | {med('median_us'):.2f} µs | "
                         f"{med('versus_median_us'):.2f} µs | "
-                        f"{statistics.median(r['ratio'] for r in got):.2f}× (" +
-                        ", ".join(f"{r['ratio']:.2f}" for r in got) + ") | "
+                        f"{statistics.median(ratios):.2f}× | {spread_text(ratios)} | "
                         f"{med('p99_us'):.1f} / {med('versus_p99_us'):.1f} µs |")
     if not rows:
         return []
-    block = got[0].get("block", "?") if got else "?"
+    block = next((r.get("block") for r in res.raw if r["system"] == ALTERNATING and "block" in r),
+                 "?")
     return ["## Byte-mode latency against raw syscalls, measured together", "",
             "`npipe bench latency --versus-raw`: one pair of processes holds an npipe connection "
             "and a raw `uds-stream` connection, and the client switches between them every "
             f"{block} round trips, so both systems meet the same state of the machine's "
-            "cross-CPU wake-ups (see Method). Medians of the repetitions; the ratio is the "
-            "median of each repetition's npipe / raw, each one in brackets.", "",
-            "| size, placement | npipe | raw uds-stream | npipe / raw | p99 npipe / raw |",
-            "| --- | --- | --- | --- | --- |"] + rows + [""]
+            "cross-CPU wake-ups (see Method). bench/run.sh runs it after every work item, at "
+            "1 B and 64 B in turn, so the runs spread over the whole measurement. The latencies "
+            "are the medians of the runs' medians; npipe / raw is the median of the runs' "
+            "ratios, and the next column how those ratios spread.", "",
+            "| size, placement | runs | npipe | raw uds-stream | npipe / raw | ratios of the runs "
+            "| p99 npipe / raw |",
+            "| --- | ---: | --- | --- | --- | --- | --- |"] + rows + [""]
 
 
 def target_rows(res, args):
@@ -367,7 +378,9 @@ def target_rows(res, args):
 
     def show_paired(s, pl, r, each):
         text = f"{human(s)} {pl}: {r:.2f}×"
-        if len(each) > 1:
+        if len(each) > 4:
+            text += f" ({len(each)} runs, {spread_text(each)})"
+        elif len(each) > 1:
             text += " (" + ", ".join(f"{e:.2f}" for e in each) + ")"
         return text
 

@@ -171,10 +171,6 @@ fi
 # wake-up cost drifts between two levels over minutes, and the targets against raw syscalls are
 # judged on the ratio of these two neighbouring measurements (report.py, "paired").
 systems=("uds-stream|$build/bench/bench_raw uds-stream" "npipe|$npipe_cli bench")
-# npipe and raw uds-stream measured together (one pair of processes, the client alternating
-# between a connection of each every 50 round trips): the fair ratio for the byte-mode latency
-# target on a machine whose cross-CPU wake-up cost jumps between levels (report.py).
-systems+=("npipe-vs-raw|$npipe_cli bench --versus-raw")
 if "$npipe_cli" bench latency --message --count 10 >/dev/null 2>&1; then
     systems+=("npipe-message|$npipe_cli bench --message")
     # The opt-in write coalescing (pipe_options::coalesce_messages): its own row, since the
@@ -361,14 +357,25 @@ takes_part() {
     case $system in
         npipe-coalesce) [[ $test == messages || ($test == latency && $size -le 64) ||
                            ($test == throughput && $size -le 4096) ]] ;;
-        npipe-spin | npipe-message-spin | npipe-shm-spin | npipe-vs-raw)
-            [[ $test == latency && $size -le 64 ]] ;;
+        npipe-spin | npipe-message-spin | npipe-shm-spin) [[ $test == latency && $size -le 64 ]] ;;
         npipe-message-shm) [[ $test == messages || ($test == latency && $size -le 64) ]] ;;
         npipe-remote | iceoryx | boost-mq) [[ $test != connect ]] ;;
         iceoryx-spin) [[ $test == latency && $size -le 64 ]] ;;
         *) return 0 ;;
     esac
 }
+
+# npipe and raw uds-stream measured together (`npipe bench --versus-raw`: one pair of processes,
+# the client alternating between a connection of each every 50 round trips), for the byte-mode
+# latency target: once after every work item, at 1 B and 64 B in turn, so that the many
+# measurements spread over the whole run and meet every state this machine's cross-CPU wake-up
+# goes through (report.py, "measured together").
+versus_raw=0
+if selected npipe-vs-raw && "$npipe_cli" bench latency --versus-raw --count 10 >/dev/null 2>&1; then
+    versus_raw=1
+fi
+versus_sizes=(1 64)
+versus_next=0
 
 # Systems are interleaved within each work item, so other activity on the machine hits
 # neighbouring systems alike instead of one system's whole sweep.
@@ -390,6 +397,11 @@ for pl in "${placements[@]}"; do
                 run "$placement" "$system" "$cmd" "$test" "$size" "$buffers" --count "$count" \
                     "${extra[@]}" "${pin[@]}"
             done
+            if ((versus_raw)); then
+                vs_size=${versus_sizes[versus_next++ % ${#versus_sizes[@]}]}
+                run "$placement" npipe-vs-raw "$npipe_cli bench --versus-raw" latency "$vs_size" 0 \
+                    --count "$lat_count" "${pin[@]}"
+            fi
         done
     done
 done
