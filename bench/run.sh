@@ -371,7 +371,7 @@ takes_part() {
 # measurements spread over the whole run and meet every state this machine's cross-CPU wake-up
 # goes through (report.py, "measured together").
 versus_raw=0
-if selected npipe-vs-raw && "$npipe_cli" bench latency --versus-raw --count 10 >/dev/null 2>&1; then
+if selected npipe-vs-raw && "$npipe_cli" bench latency --versus-raw --count 200 >/dev/null 2>&1; then
     versus_raw=1
 fi
 versus_sizes=(1 64)

@@ -136,6 +136,12 @@ alternating_result run_alternating(transport& first, std::string first_name, tra
     for (std::size_t i = 0; i < timed.size(); ++i)
         split[by[offset + i]].push_back(timed[i]);
 
+    for (int k = 0; k < 2; ++k)
+        if (split[k].empty())
+            throw bench_error("alternating every " + std::to_string(block) + " round trips, " +
+                              std::to_string(timed.size()) + " timed round trips leave none for " +
+                              (k == 0 ? first_name : second_name) +
+                              ": use a larger --count or a smaller --block");
     alternating_result out;
     out.block = block;
     result* ends[2] = {&out.first, &out.second};
