@@ -100,9 +100,9 @@ bool pipe_state::sleep_until(std::chrono::steady_clock::time_point until) {
     return wait_readable(platform::invalid_handle, until) == errc::operation_aborted;
 }
 
-void throw_if(const std::error_code& ec, const std::string& pipe_name, std::string_view operation) {
-    if (ec)
-        throw pipe_error(ec, pipe_name, operation);
+void throw_error(const std::error_code& ec, const std::string& pipe_name,
+                 std::string_view operation) {
+    throw pipe_error(ec, pipe_name, operation);
 }
 
 }  // namespace npipe::detail

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "core/platform.hpp"
@@ -83,7 +84,16 @@ struct pipe_state {
     platform::wake_event wake_;  ///< signalled by close(); waited on beside every blocking wait
 };
 
-/// Throws pipe_error naming the pipe and the operation when ec is set.
-void throw_if(const std::error_code& ec, const std::string& pipe_name, std::string_view operation);
+/// Throws pipe_error naming the pipe and the operation.
+[[noreturn]] void throw_error(const std::error_code& ec, const std::string& pipe_name,
+                              std::string_view operation);
+
+/// Throws pipe_error naming the pipe and the operation when ec is set. Inline: it sits on
+/// every read and write, and the throw is the rare path.
+inline void throw_if(const std::error_code& ec, const std::string& pipe_name,
+                     std::string_view operation) {
+    if (ec) [[unlikely]]
+        throw_error(ec, pipe_name, operation);
+}
 
 }  // namespace npipe::detail

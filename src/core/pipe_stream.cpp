@@ -27,7 +27,10 @@ pipe_stream::~pipe_stream() {
 
 namespace {
 
-std::error_code check_readable(const detail::pipe_state& s) noexcept {
+// Why the pipe cannot be read (written) now, or errc{} when it can. An errc rather than an
+// error_code because these run on every read and write, and an empty std::error_code is made
+// by calling system_category() out of line, in libstdc++.
+errc why_not_readable(const detail::pipe_state& s) noexcept {
     if (s.closed)
         return errc::operation_aborted;
     if (!s.conn)
@@ -37,7 +40,7 @@ std::error_code check_readable(const detail::pipe_state& s) noexcept {
     return {};
 }
 
-std::error_code check_writable(const detail::pipe_state& s) noexcept {
+errc why_not_writable(const detail::pipe_state& s) noexcept {
     if (s.closed)
         return errc::operation_aborted;
     if (!s.conn)
@@ -49,12 +52,22 @@ std::error_code check_writable(const detail::pipe_state& s) noexcept {
     return {};
 }
 
-}  // namespace
+/// The error_code the throwing read and write start from: a copy of an empty one costs no call
+/// (see why_not_readable).
+std::error_code no_error() noexcept {
+    static const std::error_code none;
+    return none;
+}
 
-std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) noexcept {
-    auto& s = *state_;
-    if ((ec = check_readable(s)))
+// The bodies of read and write, inlined into both overloads of each: a read or write is then
+// one call from the caller into pipe_stream and one into the transport (see send_all).
+[[gnu::always_inline]] inline std::size_t read_into(detail::pipe_state& s,
+                                                    std::span<std::byte> buffer,
+                                                    std::error_code& ec) noexcept {
+    if (auto why = why_not_readable(s); why != errc{}) [[unlikely]] {
+        ec = why;
         return 0;
+    }
     if (s.messages) [[unlikely]] {
         auto n = s.messages->read(buffer, s.read_mode.load(std::memory_order_relaxed), ec);
         if (n == 0 && !ec && s.messages->end_of_stream()) [[unlikely]]
@@ -70,17 +83,13 @@ std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) 
     return n;
 }
 
-std::size_t pipe_stream::read(std::span<std::byte> buffer) {
-    std::error_code ec;
-    auto n = read(buffer, ec);
-    detail::throw_if(ec, state_->name, "read");
-    return n;
-}
-
-void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) noexcept {
-    auto& s = *state_;
-    if ((ec = check_writable(s)))
+[[gnu::always_inline]] inline void write_from(detail::pipe_state& s,
+                                              std::span<const std::byte> data,
+                                              std::error_code& ec) noexcept {
+    if (auto why = why_not_writable(s); why != errc{}) [[unlikely]] {
+        ec = why;
         return;
+    }
     if (s.messages) [[unlikely]]
         s.messages->write(data, ec);
     else {
@@ -91,9 +100,26 @@ void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) no
         s.broken = true;
 }
 
+}  // namespace
+
+std::size_t pipe_stream::read(std::span<std::byte> buffer, std::error_code& ec) noexcept {
+    return read_into(*state_, buffer, ec);
+}
+
+std::size_t pipe_stream::read(std::span<std::byte> buffer) {
+    std::error_code ec = no_error();
+    auto n = read_into(*state_, buffer, ec);
+    detail::throw_if(ec, state_->name, "read");
+    return n;
+}
+
+void pipe_stream::write(std::span<const std::byte> data, std::error_code& ec) noexcept {
+    write_from(*state_, data, ec);
+}
+
 void pipe_stream::write(std::span<const std::byte> data) {
-    std::error_code ec;
-    write(data, ec);
+    std::error_code ec = no_error();
+    write_from(*state_, data, ec);
     detail::throw_if(ec, state_->name, "write");
 }
 
@@ -125,9 +151,10 @@ void pipe_stream::write_byte(std::uint8_t value) {
 
 void pipe_stream::shutdown_write() {
     auto& s = *state_;
-    std::error_code ec = check_writable(s);
-    if (ec == errc::broken_pipe)
+    auto why = why_not_writable(s);
+    if (why == errc::broken_pipe)
         return;  // nothing more can reach the peer anyway
+    std::error_code ec = why;
     detail::throw_if(ec, s.name, "shut down the write side");
     if (!s.conn->shutdown(detail::shutdown_how::send, ec))
         s.conn.reset();  // it could only close (a FIFO end, which flows one way)

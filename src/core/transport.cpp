@@ -4,22 +4,9 @@
 
 namespace npipe::detail {
 
-void send_all(transport& t, std::span<const std::span<const std::byte>> pieces,
-              std::error_code& ec) noexcept {
-    const bool records = t.keeps_boundaries();
-    if (!records) {
-        std::size_t total = 0;
-        for (auto piece : pieces)
-            total += piece.size();
-        if (total == 0) {
-            ec.clear();  // nothing to send on a stream: no call at all
-            return;
-        }
-    }
-    std::size_t sent = t.send(pieces, ec);
-    if (ec || records)
-        return;
-    // A short stream send: skip what went and send the rest.
+void send_rest(transport& t, std::span<const std::span<const std::byte>> pieces, std::size_t sent,
+               std::error_code& ec) noexcept {
+    // Skip what went and send the rest.
     std::array<std::span<const std::byte>, 4> rest;
     std::size_t count = 0;
     for (auto piece : pieces) {

@@ -12,6 +12,7 @@
 #include <span>
 #include <system_error>
 
+#include "core/transport.hpp"
 #include "npipe/errors.hpp"
 #include "platform/posix/errno_code.hpp"
 
@@ -41,7 +42,7 @@ std::size_t retry_interrupted(Io&& io, std::error_code& ec) noexcept {
     for (;;) {
         ssize_t n = io();
         if (n >= 0) {
-            ec.clear();
+            clear_error(ec);
             return static_cast<std::size_t>(n);
         }
         if (errno != EINTR) {

@@ -65,7 +65,7 @@ std::size_t socket_transport::receive(std::span<std::byte> buffer, std::chrono::
                 ec = errc::protocol_error;
                 return 0;
             }
-            ec.clear();
+            clear_error(ec);
             return static_cast<std::size_t>(n);
         }
         if (errno == EINTR)
