@@ -32,6 +32,8 @@ class progress_line {
   public:
     explicit progress_line(std::function<std::string(double seconds)> line);
     ~progress_line();
+    /// Whether a line will show (stderr is a terminal and output is not quiet).
+    bool active() const noexcept { return thread_.joinable(); }
     progress_line(const progress_line&) = delete;
     progress_line& operator=(const progress_line&) = delete;
 
