@@ -964,13 +964,18 @@ def main():
            "and the target takes their median (each repetition's ratio in brackets). Byte-mode "
            "latency against raw goes further where the run has it: npipe and raw are measured "
            "together, in one pair of processes, alternating every few dozen round trips "
-           "(`npipe bench --versus-raw`, its own section below). This virtual machine's "
-           "cross-CPU wake-up settles on one of several levels (about 17, 20, 24, 28, 60 and "
-           "74 µs per round trip), and which one a run lands on can change with a few hundred "
-           "nanoseconds of work per operation: adding a 300 ns busy wait to each read and "
-           "write of raw uds-stream moved its median from 60 to 25 µs while unmodified raw, "
-           "run just before and after, stayed at 60. Two systems measured one after the other "
-           "can therefore differ 3× for a reason neither controls.",
+           "(`npipe bench --versus-raw`, its own section below, many runs spread over the whole "
+           "measurement). This virtual machine's cross-CPU wake-up settles on one of several "
+           "levels (about 17, 20, 23, 28, 35, 45, 60 and 74 µs per round trip), and which one "
+           "a run lands on can change with a few hundred nanoseconds of work per operation: "
+           "adding a 300 ns busy wait to each read and write of raw uds-stream moved its median "
+           "from 60 to 25 µs while unmodified raw, run just before and after, stayed at 60. Two "
+           "systems measured one after the other can therefore differ 3× for a reason neither "
+           "controls. Alternating does not remove all of it, because the level adapts to the "
+           "work within a block: before npipe's read and write path was shortened (from about "
+           "290 to about 160 cycles more than raw's between two system calls), npipe's blocks "
+           "sat at 35-45 µs beside raw's 20-23 µs in the same runs (median ratio 1.57 over 46 "
+           "runs in the machine's fast state; 1.02 after).",
            "- Default kernel buffers unless a row says otherwise (8 MiB rows: "
            "`--buffer-size 8M`, SO_SNDBUF/SO_RCVBUF, capped by net.core.[rw]mem_max).", ""]
     md += ["Systems:", ""] + [f"- `{s}`: {DESCRIBE[s]}" for s in res.systems]

@@ -124,12 +124,14 @@ result run(transport& t, const config& cfg);
 void print(const result& r, std::ostream& out);
 
 /// Two systems' latency measured together, for a ratio that both figures earned on the same
-/// machine state. A virtual machine's cross-CPU wake-up can settle on one of several levels
-/// (this project's CI machine: about 17, 20, 24, 28, 60 and 74 us per round trip), and which
-/// one a run lands on can change with a few hundred nanoseconds of work per operation, so two
-/// systems measured one after the other can differ 3x for a reason neither controls.
-/// run_alternating connects the client to both systems and alternates between them in blocks
-/// of `block` round trips over one pair of processes: both meet the same levels in turn.
+/// machine state. A virtual machine's cross-CPU wake-up can settle on one of several levels (the
+/// VM behind docs/benchmarks.md: about 17, 20, 23, 28, 35, 45, 60 and 74 us per round trip),
+/// and which one a run lands on can change with a few hundred nanoseconds of work per
+/// operation, so two systems measured one after the other can differ 3x for a reason neither
+/// controls. run_alternating connects the client to both systems and alternates between them in
+/// blocks of `block` round trips over one pair of processes, so both meet the same state in
+/// turn. It cannot stop a machine whose wake-up adapts to the work of each block: there, a
+/// system that adds even a tenth of a microsecond per operation can land a level higher.
 struct alternating_result {
     result first, second;  ///< each system's latency figures (cfg.system: its name)
     std::size_t block = 0;
