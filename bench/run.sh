@@ -366,10 +366,11 @@ takes_part() {
 }
 
 # npipe and raw uds-stream measured together (`npipe bench --versus-raw`: one pair of processes,
-# the client alternating between a connection of each every 50 round trips), for the byte-mode
-# latency target: once after every work item, at 1 B and 64 B in turn, so that the many
-# measurements spread over the whole run and meet every state this machine's cross-CPU wake-up
-# goes through (report.py, "measured together").
+# the client taking turns between a connection of each every round trip), for the byte-mode
+# latency target, and the same in turns of 50 round trips, which shows how this machine's
+# cross-CPU wake-up adapts to each system's work (report.py, "measured together"). Both after
+# every work item, at 1 B and 64 B in turn, so that the many measurements spread over the whole
+# run and meet every state the wake-up goes through.
 versus_raw=0
 if selected npipe-vs-raw && "$npipe_cli" bench latency --versus-raw --count 200 >/dev/null 2>&1; then
     versus_raw=1
@@ -401,6 +402,8 @@ for pl in "${placements[@]}"; do
                 vs_size=${versus_sizes[versus_next++ % ${#versus_sizes[@]}]}
                 run "$placement" npipe-vs-raw "$npipe_cli bench --versus-raw" latency "$vs_size" 0 \
                     --count "$lat_count" "${pin[@]}"
+                run "$placement" npipe-vs-raw-50 "$npipe_cli bench --versus-raw --block 50" \
+                    latency "$vs_size" 0 --count "$lat_count" "${pin[@]}"
             fi
         done
     done

@@ -205,8 +205,9 @@ TEST_F(ExitCodes, BenchVersusRawIsForByteModeLatency) {
     expect_usage_error(run({cli(), "bench", "latency", "--versus-raw", "--message"}, {}, 10s),
                        "--message");
     expect_usage_error(run({cli(), "bench", "latency", "--block", "5"}, {}, 10s), "--versus-raw");
-    // Ten round trips in blocks of 50 are all npipe's: no figure for raw, said so.
-    auto r = run({cli(), "bench", "latency", "--versus-raw", "--count", "10"}, {}, 30s);
+    // Ten round trips in turns of 50 are all npipe's: no figure for raw, said so.
+    auto r =
+        run({cli(), "bench", "latency", "--versus-raw", "--block", "50", "--count", "10"}, {}, 30s);
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_TRUE(contains(r.err, "leave none for uds-stream")) << r.err;
 }

@@ -308,7 +308,7 @@ void add_bench_command(CLI::App& app) {
         int clients = 1, rounds = 5, cpu_server = -1, cpu_client = -1, spin_us = 0;
         bool message = false, json = false, coalesce = false, force = false, shm = false;
         bool versus_raw = false;
-        std::size_t block = 50;
+        std::size_t block = 1;
     };
     auto o = std::make_shared<options>();
     auto* cmd = app.add_subcommand(
@@ -374,7 +374,9 @@ void add_bench_command(CLI::App& app) {
         "together: the client alternates between a connection of each, --block round trips "
         "at a time, so both meet the same machine state; prints both and their ratio");
     versus->excludes(shm)->excludes("--message")->excludes("--remote")->excludes("--clients");
-    cmd->add_option("--block", o->block, "With --versus-raw: round trips per block (default 50)")
+    cmd->add_option("--block", o->block,
+                    "With --versus-raw: round trips per turn (default 1: the systems take turns "
+                    "every round trip)")
         ->check(CLI::Range(1, 1000000))
         ->needs(versus);
 #endif
