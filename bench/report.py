@@ -1078,7 +1078,10 @@ def main():
     md += rpc_section(res)
     md += errors_section(res)
     md += ["", "## Micro-benchmarks", "",
-           "Google Benchmark (`build-bench/bench/micro_bench`), hot internals that need no peer.",
+           "Google Benchmark (`build-bench/bench/micro_bench`), on one thread: hot internals, "
+           "and `byte_write_read_npipe` / `byte_write_read_raw`, one byte written and read back "
+           "at the other end through npipe and through send()/read() on a socketpair (the "
+           "difference is npipe's own cost per write + read, without wake-ups).",
            ""] + micro_table(args.micro)
     md += ["", "## Reading the figures", "",
            "- Between cores, every blocking transport pays for waking the sleeping peer on the "
