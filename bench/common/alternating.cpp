@@ -123,6 +123,8 @@ alternating_result run_alternating(transport& first, std::string first_name, tra
         throw bench_error("alternating: a block is at least one round trip");
     alternating_transport both(first, second, block);
     config cfg = cfg_in;
+    cfg.apply_defaults();  // the figures name the size and count the run used
+    const config used = cfg;
     cfg.system = first_name + "+" + second_name;
     result r = run(both, cfg);
 
@@ -148,7 +150,7 @@ alternating_result run_alternating(transport& first, std::string first_name, tra
     std::string names[2] = {std::move(first_name), std::move(second_name)};
     for (int k = 0; k < 2; ++k) {
         auto& e = *ends[k];
-        e.cfg = cfg_in;
+        e.cfg = used;
         e.cfg.system = names[k];
         e.cfg.count = split[k].size();
         // CPU time is the pair's: the processes ran both systems.
@@ -188,9 +190,10 @@ void print(const alternating_result& r, std::ostream& out) {
         figures("versus_", b);
         s << ",\"ratio\":" << fmt("%.4f", ratio) << "}\n";
     } else {
-        s << a.cfg.system << " and " << b.cfg.system << " latency, alternating every " << r.block
-          << " round trips: " << a.samples + b.samples << " round trips of " << human_size(c.size)
-          << ", " << placement(c) << "\n";
+        s << a.cfg.system << " and " << b.cfg.system << " latency, taking turns every "
+          << (r.block == 1 ? std::string("round trip") : std::to_string(r.block) + " round trips")
+          << ": " << a.samples + b.samples << " round trips of " << human_size(c.size) << ", "
+          << placement(c) << "\n";
         for (const result* x : {&a, &b})
             s << "  " << x->cfg.system << ": median " << fmt("%.2f", x->median_us) << " us   p99 "
               << fmt("%.2f", x->p99_us) << " us   (mean " << fmt("%.2f", x->mean_us) << ", min "
