@@ -54,7 +54,9 @@ class named_pipe_server : public pipe_stream {
     void wait_for_connection(std::chrono::milliseconds timeout);
     void wait_for_connection(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
 
-    /// Closes the current connection; the instance can then wait for the next client.
+    /// Closes the current connection; the instance can then wait for the next client. Not to
+    /// be called while another thread reads or writes this pipe (as in .NET): close() is the
+    /// call that wakes such a thread.
     void disconnect();
 
     /// Takes no more clients at this name, while this instance and its connection go on (as

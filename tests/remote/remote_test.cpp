@@ -1082,8 +1082,14 @@ TEST(RemoteNetns, TwoHostsBulkMessagesAndACutLink) {
     EXPECT_LT(took, 3s + 4s) << "the dead network took "
                              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                              << " ms to notice";
-    server.disconnect();
+    // The gateway lost the same peer: it ends the server's connection, which ends the drain.
+    // disconnect() must not race the drain's read (only close() may be called from another
+    // thread), so the drain ends first; close() wakes it should the gateway never end it.
+    bool gateway_ended_it = drain.wait_for(3s + 10s) == std::future_status::ready;
+    if (!gateway_ended_it)
+        server.close();
     drain.get();
+    EXPECT_TRUE(gateway_ended_it) << "the gateway kept the server's connection to a dead peer";
 }
 
 }  // namespace
